@@ -1,0 +1,176 @@
+"""Engine configuration (SPEC §1) and farm settings (environment).
+
+The engine config is one process-wide value, swapped whole by `set_config` and read at the
+moment of use, so a change mid-run affects later computations exactly as in the reference.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from farm.errors import ConfigError
+from farm.intervals import CANDLE_INTERVALS
+
+
+class EngineConfig(BaseModel):
+    """Every tunable of the engine; names are the reference's `CC_*` names in snake_case."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+    schedule_await_minutes: int = 120
+    avg_price_candles_count: int = 5
+    percent_slippage: float = 0.1
+    percent_fee: float = 0.1
+    min_takeprofit_distance_percent: float = 0.5
+    min_stoploss_distance_percent: float = 0.5
+    max_stoploss_distance_percent: float = 20
+    max_signal_lifetime_minutes: int = 1440
+    max_signal_generation_seconds: float = 180
+    get_candles_retry_count: int = 3
+    get_candles_retry_delay_ms: int = 5000
+    get_candles_price_anomaly_threshold_factor: float = 1000
+    get_candles_min_candles_for_median: int = 5
+    report_show_signal_note: bool = False
+    # Extensions of this project (not in the reference):
+    base_interval: str = "1m"
+    """Interval of the candles used for VWAP and fast-forward (the reference hard-codes 1m)."""
+    report_max_rows: int = 250
+    """Rows rendered in a report table (D8: statistics always cover every signal)."""
+    candle_page_limit: int = 1000
+    """How many candles one call to an exchange's `get_candles` asks for when the engine pages."""
+
+
+_DEFAULTS = EngineConfig()
+_current: EngineConfig = _DEFAULTS
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) or (
+        isinstance(value, float) and math.isfinite(value) and value.is_integer()
+    )
+
+
+def config_problems(cfg: EngineConfig) -> list[str]:
+    """Cross-field checks of SPEC §1.2; returns every problem rather than the first."""
+    problems: list[str] = []
+    slip, fee = cfg.percent_slippage, cfg.percent_fee
+    if not (math.isfinite(slip) and slip >= 0):
+        problems.append(f"percent_slippage must be a non-negative number, got {slip}")
+    if not (math.isfinite(fee) and fee >= 0):
+        problems.append(f"percent_fee must be a non-negative number, got {fee}")
+    min_tp = cfg.min_takeprofit_distance_percent
+    if not (math.isfinite(min_tp) and min_tp > 0):
+        problems.append(f"min_takeprofit_distance_percent must be a positive number, got {min_tp}")
+    elif math.isfinite(slip) and math.isfinite(fee) and min_tp < 2 * slip + 2 * fee:
+        problems.append(
+            f"min_takeprofit_distance_percent ({min_tp}%) is too low to cover trading costs "
+            f"(2 x slippage + 2 x fee = {2 * slip + 2 * fee}%)"
+        )
+    min_sl, max_sl = cfg.min_stoploss_distance_percent, cfg.max_stoploss_distance_percent
+    if not (math.isfinite(min_sl) and min_sl > 0):
+        problems.append(f"min_stoploss_distance_percent must be a positive number, got {min_sl}")
+    if not (math.isfinite(max_sl) and max_sl > 0):
+        problems.append(f"max_stoploss_distance_percent must be a positive number, got {max_sl}")
+    if math.isfinite(min_sl) and math.isfinite(max_sl) and not min_sl < max_sl:
+        problems.append(
+            f"min_stoploss_distance_percent ({min_sl}) must be less than "
+            f"max_stoploss_distance_percent ({max_sl})"
+        )
+    for name in (
+        "schedule_await_minutes",
+        "max_signal_lifetime_minutes",
+        "max_signal_generation_seconds",
+        "avg_price_candles_count",
+        "get_candles_price_anomaly_threshold_factor",
+        "get_candles_min_candles_for_median",
+        "report_max_rows",
+        "candle_page_limit",
+    ):
+        value = getattr(cfg, name)
+        if not (_is_int(value) and value > 0):
+            problems.append(f"{name} must be a positive integer, got {value}")
+    for name in ("get_candles_retry_count", "get_candles_retry_delay_ms"):
+        value = getattr(cfg, name)
+        if not (_is_int(value) and value >= 0):
+            problems.append(f"{name} must be a non-negative integer, got {value}")
+    if cfg.base_interval not in CANDLE_INTERVALS:
+        problems.append(
+            f"base_interval must be one of {', '.join(CANDLE_INTERVALS)}, got {cfg.base_interval!r}"
+        )
+    return problems
+
+
+def set_config(*, unsafe: bool = False, **fields: Any) -> EngineConfig:
+    """Shallow-merge `fields` into the config; on any problem nothing changes and one error lists all.
+
+    `unsafe=True` skips the cross-field checks (as the reference) but never the type checks: a
+    distance check can be set to 0 (disabled), a price can't be set to a string.
+    """
+    global _current
+    unknown = sorted(set(fields) - set(EngineConfig.model_fields))
+    if unknown:
+        raise ConfigError(
+            "GLOBAL_CONFIG validation failed:\n"
+            + "\n".join(f"  {i}. unknown config field {name!r}" for i, name in enumerate(unknown, 1))
+        )
+    try:
+        candidate = EngineConfig(**{**_current.model_dump(), **fields})
+    except ValidationError as exc:
+        lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(
+            "GLOBAL_CONFIG validation failed:\n"
+            + "\n".join(f"  {i}. {line}" for i, line in enumerate(lines, 1))
+        ) from None
+    if not unsafe:
+        problems = config_problems(candidate)
+        if problems:
+            raise ConfigError(
+                "GLOBAL_CONFIG validation failed:\n"
+                + "\n".join(f"  {i}. {p}" for i, p in enumerate(problems, 1))
+            )
+    _current = candidate
+    return candidate
+
+
+def get_config() -> EngineConfig:
+    """The config in force (immutable; change it with `set_config`)."""
+    return _current
+
+
+def get_default_config() -> EngineConfig:
+    return _DEFAULTS
+
+
+def reset_config() -> None:
+    """Back to the defaults (tests)."""
+    global _current
+    _current = _DEFAULTS
+
+
+class FarmSettings(BaseSettings):
+    """Where the farm's servers and files are; every field optional on the embedded default."""
+
+    model_config = SettingsConfigDict(env_prefix="FARM_", extra="ignore")
+
+    broker_url: str | None = None
+    result_backend: str | None = None
+    redis_url: str | None = None
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_prefix: str = ""
+    data_dir: Path = Path(".farm")
+    imports: str = ""
+    dump_dir: Path = Path("dump")
+
+    def import_list(self) -> list[str]:
+        return [m.strip() for m in self.imports.split(",") if m.strip()]
+
+
+def get_settings() -> FarmSettings:
+    """Read the environment afresh: workers and tests change it between calls."""
+    return FarmSettings()

@@ -1,0 +1,168 @@
+"""One small registry per kind of schema (SPEC §2), plus strategy variants for sweeps.
+
+Variant names are canonical (`name(k1=v1,k2=v2)`), so a worker that imported only the base
+strategy can still resolve a variant by parsing its name.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+from farm.errors import DuplicateError, NotFoundError, SchemaError
+from farm.schemas import (
+    ExchangeSchema,
+    FrameSchema,
+    OptimizerSchema,
+    RiskSchema,
+    Schema,
+    SizingSchema,
+    StrategySchema,
+    WalkerSchema,
+)
+
+S = TypeVar("S", bound=Schema)
+
+
+class Registry(Generic[S]):
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: dict[str, S] = {}
+
+    def add(self, schema: S) -> S:
+        if schema.name in self._items:
+            raise DuplicateError(f"{self.kind} {schema.name} already exist")
+        self._items[schema.name] = schema
+        return schema
+
+    def get(self, name: str, source: str = "") -> S:
+        try:
+            return self._items[name]
+        except (KeyError, TypeError):
+            raise NotFoundError(f"{self.kind} {name} not found source={source or self.kind}") from None
+
+    def has(self, name: str) -> bool:
+        return name in self._items
+
+    def list(self) -> list[S]:
+        return list(self._items.values())
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+exchanges: Registry[ExchangeSchema] = Registry("exchange")
+frames: Registry[FrameSchema] = Registry("frame")
+strategies: Registry[StrategySchema] = Registry("strategy")
+walkers: Registry[WalkerSchema] = Registry("walker")
+risks: Registry[RiskSchema] = Registry("risk")
+sizings: Registry[SizingSchema] = Registry("sizing")
+optimizers: Registry[OptimizerSchema] = Registry("optimizer")
+_variants: dict[str, StrategySchema] = {}
+
+ALL: tuple[Registry[Any], ...] = (exchanges, frames, strategies, walkers, risks, sizings, optimizers)
+
+_clear_hooks: list[Callable[[], None]] = []
+
+
+def on_clear(fn: Callable[[], None]) -> Callable[[], None]:
+    """Let runtime caches (strategy instances, risk ledgers, report storages) empty themselves
+    when the registry does, without this module importing them."""
+    _clear_hooks.append(fn)
+    return fn
+
+
+def clear_registry() -> None:
+    for registry in ALL:
+        registry.clear()
+    _variants.clear()
+    for hook in _clear_hooks:
+        hook()
+
+
+# ---- variants -------------------------------------------------------------------------
+
+
+def _render_value(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int | float):
+        return repr(value)
+    raise SchemaError(
+        f"variant parameter values must be numbers, strings, booleans or None, got {type(value).__name__}"
+    )
+
+
+def variant_name(strategy_name: str, params: dict[str, Any]) -> str:
+    body = ",".join(f"{k}={_render_value(params[k])}" for k in sorted(params))
+    return f"{strategy_name}({body})"
+
+
+_VARIANT_RE = re.compile(r"^(?P<base>[^()]+)\((?P<body>.*)\)$")
+
+
+def parse_variant_name(name: str) -> tuple[str, dict[str, Any]] | None:
+    match = _VARIANT_RE.match(name)
+    if not match:
+        return None
+    body = match["body"]
+    try:
+        call = ast.parse(f"f({body})", mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(call, ast.Call) or call.args:
+        return None
+    try:
+        params = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg}
+    except ValueError:
+        return None
+    return match["base"], params
+
+
+def make_variant(strategy_name: str, **params: Any) -> str:
+    base = strategies.get(strategy_name, source="variant")
+    if base.base_strategy is not None:
+        raise SchemaError(f"strategy {strategy_name} is already a variant; derive from {base.base_strategy}")
+    unknown = sorted(set(params) - set(base.params))
+    if unknown:
+        raise SchemaError(
+            f"strategy {strategy_name} has no parameter {', '.join(unknown)}; "
+            f"declared params: {', '.join(sorted(base.params)) or '(none)'}"
+        )
+    name = variant_name(strategy_name, params)
+    if name not in _variants:
+        _variants[name] = base.model_copy(
+            update={"strategy_name": name, "params": {**base.params, **params}, "base_strategy": strategy_name}
+        )
+    return name
+
+
+def make_grid(strategy_name: str, **lists: Iterable[Any]) -> list[str]:
+    keys = sorted(lists)
+    values = [list(lists[k]) for k in keys]
+    for key, vals in zip(keys, values, strict=True):
+        if not vals:
+            raise SchemaError(f"grid parameter {key} has no values")
+    return [make_variant(strategy_name, **dict(zip(keys, combo, strict=True))) for combo in itertools.product(*values)]
+
+
+def get_strategy(name: str, source: str = "") -> StrategySchema:
+    """A registered strategy or variant; an unregistered but well-formed variant name of a
+    registered strategy is created on the fly (workers see only base registrations)."""
+    if strategies.has(name):
+        return strategies.get(name)
+    if name in _variants:
+        return _variants[name]
+    parsed = parse_variant_name(name) if isinstance(name, str) else None
+    if parsed and strategies.has(parsed[0]):
+        made = make_variant(parsed[0], **parsed[1])
+        if made != name:
+            # A different spelling of an existing variant resolves to the canonical one.
+            return _variants[made]
+        return _variants[made]
+    return strategies.get(name, source=source)
