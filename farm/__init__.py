@@ -1,3 +1,107 @@
-"""backtest-farm: a backtesting engine (the backtest-kit design) and a Celery farm around it."""
+"""backtest-farm: a backtesting engine (the backtest-kit design) and a Celery farm around it.
+
+The public surface is this module's `__all__` (pinned by a test); everything else is private.
+"""
+
+from farm import events as emitters
+from farm.api import (
+    add_exchange,
+    add_frame,
+    add_optimizer,
+    add_risk,
+    add_sizing,
+    add_strategy,
+    add_walker,
+    clear_registry,
+    format_price,
+    format_quantity,
+    get_average_price,
+    get_candles,
+    get_date,
+    get_mode,
+    grid,
+    list_exchanges,
+    list_frames,
+    list_optimizers,
+    list_risks,
+    list_sizings,
+    list_strategies,
+    list_walkers,
+    set_logger,
+    variant,
+)
+from farm.config import get_config, get_default_config, set_config
+from farm.errors import (
+    CandleDataError,
+    ConfigError,
+    ContextError,
+    DuplicateError,
+    FarmError,
+    NotFoundError,
+    SignalTimeoutError,
+    SignalValidationError,
+)
+from farm.events import (
+    listen_backtest_progress,
+    listen_done_backtest,
+    listen_done_backtest_once,
+    listen_done_live,
+    listen_done_live_once,
+    listen_done_walker,
+    listen_done_walker_once,
+    listen_error,
+    listen_exit,
+    listen_optimizer_progress,
+    listen_partial_loss,
+    listen_partial_loss_once,
+    listen_partial_profit,
+    listen_partial_profit_once,
+    listen_performance,
+    listen_risk,
+    listen_risk_once,
+    listen_signal,
+    listen_signal_backtest,
+    listen_signal_backtest_once,
+    listen_signal_live,
+    listen_signal_live_once,
+    listen_signal_once,
+    listen_validation,
+    listen_walker,
+    listen_walker_complete,
+    listen_walker_once,
+    listen_walker_progress,
+)
+from farm.models import (
+    ActiveResult,
+    CancelledResult,
+    Candle,
+    Candles,
+    ClosedResult,
+    IdleResult,
+    OpenedResult,
+    PnL,
+    ScheduledResult,
+    SignalDto,
+    SignalRow,
+)
+from farm.run.backtest import Backtest
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ActiveResult", "Backtest", "CancelledResult", "Candle", "CandleDataError", "Candles", "ClosedResult",
+    "ConfigError", "ContextError", "DuplicateError", "FarmError", "IdleResult", "NotFoundError",
+    "OpenedResult", "PnL", "ScheduledResult", "SignalDto", "SignalRow", "SignalTimeoutError",
+    "SignalValidationError", "__version__", "add_exchange", "add_frame", "add_optimizer", "add_risk",
+    "add_sizing", "add_strategy", "add_walker", "clear_registry", "emitters", "format_price",
+    "format_quantity", "get_average_price", "get_candles", "get_config", "get_date", "get_default_config",
+    "get_mode", "grid", "list_exchanges", "list_frames", "list_optimizers", "list_risks", "list_sizings",
+    "list_strategies", "list_walkers", "listen_backtest_progress", "listen_done_backtest",
+    "listen_done_backtest_once", "listen_done_live", "listen_done_live_once", "listen_done_walker",
+    "listen_done_walker_once", "listen_error", "listen_exit", "listen_optimizer_progress",
+    "listen_partial_loss", "listen_partial_loss_once", "listen_partial_profit", "listen_partial_profit_once",
+    "listen_performance", "listen_risk", "listen_risk_once", "listen_signal", "listen_signal_backtest",
+    "listen_signal_backtest_once", "listen_signal_live", "listen_signal_live_once", "listen_signal_once",
+    "listen_validation", "listen_walker", "listen_walker_complete", "listen_walker_once",
+    "listen_walker_progress", "set_config", "set_logger", "variant",
+]

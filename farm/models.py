@@ -187,7 +187,7 @@ class SignalRow(Model):
     price_open: float
     price_take_profit: float
     price_stop_loss: float
-    minute_estimated_time: float
+    minute_estimated_time: int
     note: str = ""
     symbol: str
     strategy_name: str

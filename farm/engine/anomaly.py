@@ -1,0 +1,61 @@
+"""Checks on a fetched page of candles (SPEC §3.2) plus the ordering rules the reference lacks.
+
+A failing check counts as a failed fetch attempt (retried, then raised), exactly like an
+exception from the user's `get_candles`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from farm.errors import CandleDataError
+from farm.models import CandleArrays
+
+
+def check_candles(arrays: CandleArrays, *, factor: float, min_for_median: int, where: str) -> None:
+    n = len(arrays)
+    if n == 0:
+        return
+    ohlc = np.stack([arrays.open, arrays.high, arrays.low, arrays.close], axis=1)
+    positive = ohlc[ohlc > 0]
+    if n >= min_for_median:
+        reference = float(np.sort(positive)[len(positive) // 2]) if len(positive) else 0.0
+    else:
+        reference = float(positive.mean()) if len(positive) else 0.0
+    if reference == 0:
+        raise CandleDataError(f"{where}: cannot calculate reference price (no positive prices in {n} candles)")
+    threshold = reference / factor
+
+    ts_f = arrays.timestamp.astype(np.float64)
+    invalid = ~np.isfinite(ohlc).all(axis=1) | ~np.isfinite(arrays.volume) | ~np.isfinite(ts_f)
+    nonpositive = (ohlc <= 0).any(axis=1) | (arrays.volume < 0)
+    low_price = (ohlc < threshold).any(axis=1)
+    bad = invalid | nonpositive | low_price
+    if bad.any():
+        i = int(np.argmax(bad))
+        o, h, lo, c = (float(x) for x in ohlc[i])
+        if invalid[i]:
+            raise CandleDataError(
+                f"{where}: candle[{i}] has invalid numeric values "
+                f"(open={o}, high={h}, low={lo}, close={c}, volume={float(arrays.volume[i])})"
+            )
+        if nonpositive[i]:
+            raise CandleDataError(
+                f"{where}: candle[{i}] has zero or negative values "
+                f"(open={o}, high={h}, low={lo}, close={c}, volume={float(arrays.volume[i])})"
+            )
+        raise CandleDataError(
+            f"{where}: candle[{i}] has anomalously low price: OHLC=[{o}, {h}, {lo}, {c}], "
+            f"reference={reference}, threshold={threshold}"
+        )
+
+    ts = arrays.timestamp
+    if n > 1:
+        steps = np.diff(ts)
+        if (steps <= 0).any():
+            i = int(np.argmax(steps <= 0)) + 1
+            kind = "duplicated" if steps[i - 1] == 0 else "unsorted"
+            raise CandleDataError(
+                f"{where}: candle[{i}] has a {kind} timestamp ({int(ts[i])} after {int(ts[i - 1])}); "
+                "candles must be sorted by open time without duplicates"
+            )

@@ -1,0 +1,306 @@
+"""Exchange client: candle fetch with retry and checks, a cached series per (symbol, interval),
+look-ahead-proof windows (D1) and the VWAP "current price" (SPEC §3).
+
+The reference calls the exchange for every window; a backtest here pages the exchange into a
+series once and serves windows as numpy views, which is what makes per-tick strategies cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from farm.config import get_config
+from farm.engine.anomaly import check_candles
+from farm.errors import CandleDataError, FarmError
+from farm.intervals import CANDLE_INTERVALS, MINUTE_MS, interval_ms
+from farm.models import CANDLE_FIELDS, CandleArrays, Candles
+from farm.schemas import ExchangeSchema
+
+log = logging.getLogger("farm.exchange")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def arrays_from_raw(raw: Any, where: str) -> CandleArrays:
+    """Whatever a user's get_candles returned → column arrays (no row is dropped silently)."""
+    if isinstance(raw, Candles):
+        return CandleArrays(*(getattr(raw, k).copy() for k in CANDLE_FIELDS))
+    if isinstance(raw, pd.DataFrame):
+        frame = raw
+    else:
+        from farm.data.sources import to_frame
+
+        frame = to_frame(raw)
+    missing = [k for k in CANDLE_FIELDS if k not in frame.columns]
+    if missing:
+        raise CandleDataError(f"{where}: candles lack column(s) {', '.join(missing)}")
+    try:
+        ts = frame["timestamp"].to_numpy(dtype=np.int64, copy=True)
+        cols = [frame[k].to_numpy(dtype=np.float64, copy=True) for k in CANDLE_FIELDS[1:]]
+    except (TypeError, ValueError) as exc:
+        raise CandleDataError(f"{where}: candles have non-numeric values ({exc})") from None
+    return CandleArrays(ts, *cols)
+
+
+class CandleSeries:
+    """All candles fetched so far for one (exchange, symbol, interval), sorted, with the time
+    range `[covered_lo, covered_hi)` known to be complete (gaps inside it are real gaps)."""
+
+    def __init__(self, client: ExchangeClient, symbol: str, interval: str):
+        self.client = client
+        self.symbol = symbol
+        self.interval = interval
+        self.step = interval_ms(interval)
+        self.arrays = CandleArrays.empty()
+        self.covered_lo = 0
+        self.covered_hi = 0
+        self.prefetch_until = 0
+        """A hint from the run: extend forward at least this far when extending at all."""
+        self._tpv_arr = np.empty(0, dtype=np.float64)
+        self._tpv: list[float] = []
+        self._vol: list[float] = []
+        self._close: list[float] = []
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def ensure(self, lo: int, hi: int) -> None:
+        """Make `[lo, hi)` covered (clamped to the wall clock: no candle opens in the future)."""
+        step = self.step
+        lo = lo // step * step
+        hi = min(-(-hi // step) * step, now_ms() // step * step + step)
+        if self.covered_hi > self.covered_lo and lo >= self.covered_lo and hi <= self.covered_hi:
+            return
+        if hi <= lo:
+            return
+        before: list[CandleArrays] = []
+        after: list[CandleArrays] = []
+        if self.covered_hi <= self.covered_lo:  # nothing yet
+            target = max(hi, min(self.prefetch_until, now_ms() // step * step + step))
+            after, self.covered_hi = self._page(lo, target)
+            self.covered_lo = lo
+        else:
+            if lo < self.covered_lo:
+                before, _ = self._page(lo, self.covered_lo)
+                before = [_slice_before(p, self.covered_lo) for p in before]
+                self.covered_lo = lo
+            if hi > self.covered_hi:
+                span = self.covered_hi - self.covered_lo
+                target = max(hi, min(self.covered_hi + span, max(hi, self.prefetch_until)))
+                target = min(target, now_ms() // step * step + step)
+                target = max(target, hi)
+                start = self.covered_hi
+                after, self.covered_hi = self._page(start, target)
+                after = [_slice_from(p, start) for p in after]
+        if before or after:
+            self._set(_concat([*before, self.arrays, *after]))
+
+    def _page(self, start: int, end: int) -> tuple[list[CandleArrays], int]:
+        cfg = get_config()
+        limit = cfg.candle_page_limit
+        pages: list[CandleArrays] = []
+        since = start
+        while since < end:
+            page = self.client.fetch(self.symbol, self.interval, since, limit)
+            page = _slice_from(page, since)
+            if len(page) == 0:
+                since += limit * self.step
+                continue
+            pages.append(page)
+            since = int(page.timestamp[-1]) + self.step
+        return pages, max(since, end)
+
+    def _set(self, arrays: CandleArrays) -> None:
+        self.arrays = arrays
+        tpv = (arrays.high + arrays.low + arrays.close) / 3 * arrays.volume
+        self._tpv_arr = tpv
+        self._tpv = tpv.tolist()
+        self._vol = arrays.volume.tolist()
+        self._close = arrays.close.tolist()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def index_range(self, lo: int, hi: int) -> tuple[int, int]:
+        """Indices of candles with open time in `[lo, hi)` (loads what is missing)."""
+        if not (self.covered_lo <= lo and hi <= self.covered_hi):
+            self.ensure(lo, hi)
+        ts = self.arrays.timestamp
+        return int(ts.searchsorted(lo)), int(ts.searchsorted(hi))
+
+    def vwap(self, i0: int, i1: int) -> float:
+        """VWAP of candles `[i0, i1)`: Σ(typical·volume)/Σvolume, or the mean close if no volume
+        traded; summed left to right so every path (tick, fast-forward, kernel) agrees exactly."""
+        tpv, vol = self._tpv, self._vol
+        s_pv = 0.0
+        s_v = 0.0
+        for k in range(i0, i1):
+            s_pv += tpv[k]
+            s_v += vol[k]
+        if s_v == 0:
+            close = self._close
+            s_c = 0.0
+            for k in range(i0, i1):
+                s_c += close[k]
+            return s_c / (i1 - i0)
+        return s_pv / s_v
+
+
+    def vwap_ending(self, j: int, n: int) -> float:
+        """VWAP of the (up to) `n` base candle slots ending with candle `j`: open times in
+        `(ts_j − n·step, ts_j]`, i.e. the "current price" once candle `j` has closed."""
+        ts = self.arrays.timestamp
+        i0 = int(ts.searchsorted(int(ts[j]) - (n - 1) * self.step))
+        return self.vwap(i0, j + 1)
+
+    def vwaps_ending(self, i0: int, i1: int, n: int) -> np.ndarray:
+        """`vwap_ending(j, n)` for every j in `[i0, i1)`, vectorised with the same left-to-right
+        summation (adding 0.0 for slots outside a window leaves a sum unchanged)."""
+        a = self.arrays
+        idx = np.arange(i0, i1)
+        lo = a.timestamp.searchsorted(a.timestamp[i0:i1] - (n - 1) * self.step)
+        s_pv = np.zeros(len(idx))
+        s_v = np.zeros(len(idx))
+        s_c = np.zeros(len(idx))
+        for k in range(n):
+            ii = lo + k
+            inside = ii <= idx
+            ii = np.minimum(ii, idx)
+            s_pv = s_pv + np.where(inside, self._tpv_arr[ii], 0.0)
+            s_v = s_v + np.where(inside, a.volume[ii], 0.0)
+            s_c = s_c + np.where(inside, a.close[ii], 0.0)
+        count = (idx - lo + 1).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(s_v == 0, s_c / count, s_pv / s_v)
+
+
+def _slice_from(arrays: CandleArrays, start: int) -> CandleArrays:
+    i = int(arrays.timestamp.searchsorted(start))
+    if i == 0:
+        return arrays
+    return CandleArrays(*(getattr(arrays, k)[i:] for k in CANDLE_FIELDS))
+
+
+def _slice_before(arrays: CandleArrays, end: int) -> CandleArrays:
+    i = int(arrays.timestamp.searchsorted(end))
+    if i == len(arrays):
+        return arrays
+    return CandleArrays(*(getattr(arrays, k)[:i] for k in CANDLE_FIELDS))
+
+
+def _concat(parts: list[CandleArrays]) -> CandleArrays:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return CandleArrays.empty()
+    if len(parts) == 1:
+        return parts[0]
+    out = CandleArrays(*(np.concatenate([getattr(p, k) for p in parts]) for k in CANDLE_FIELDS))
+    ts = out.timestamp
+    if len(ts) > 1 and (np.diff(ts) <= 0).any():
+        raise CandleDataError("candle pages overlap or are out of order; the exchange's get_candles "
+                              "must return candles with open time >= since, sorted")
+    return out
+
+
+class ExchangeClient:
+    """One per exchange per run: owns the candle series and the retrying fetch."""
+
+    def __init__(self, schema: ExchangeSchema, *, sleep: Callable[[float], None] = time.sleep):
+        self.schema = schema
+        self.name = schema.exchange_name
+        self._series: dict[tuple[str, str], CandleSeries] = {}
+        self._sleep = sleep
+        self.fetch_calls = 0
+
+    def series(self, symbol: str, interval: str) -> CandleSeries:
+        key = (symbol, interval)
+        s = self._series.get(key)
+        if s is None:
+            if interval not in CANDLE_INTERVALS:
+                raise CandleDataError(
+                    f"unknown time adjust: interval {interval!r} is not one of {', '.join(CANDLE_INTERVALS)}"
+                )
+            s = self._series[key] = CandleSeries(self, symbol, interval)
+        return s
+
+    def fetch(self, symbol: str, interval: str, since_ms: int, limit: int) -> CandleArrays:
+        """One request, attempted up to `get_candles_retry_count` times (SPEC §3.2)."""
+        cfg = get_config()
+        attempts = cfg.get_candles_retry_count
+        where = f"exchange {self.name} {symbol} {interval}"
+        since = datetime.fromtimestamp(since_ms / 1000, tz=UTC)
+        last_error: BaseException | None = None
+        for attempt in range(attempts):
+            try:
+                self.fetch_calls += 1
+                raw = self.schema.get_candles(symbol, interval, since, limit)
+                arrays = arrays_from_raw(raw, where)
+                check_candles(
+                    arrays,
+                    factor=cfg.get_candles_price_anomaly_threshold_factor,
+                    min_for_median=cfg.get_candles_min_candles_for_median,
+                    where=where,
+                )
+            except Exception as exc:  # noqa: BLE001 - every failure of user code is retried
+                last_error = exc
+                log.warning("get_candles attempt %d/%d failed: %s", attempt + 1, attempts, exc)
+                self._sleep(cfg.get_candles_retry_delay_ms / 1000)
+                continue
+            on_data = self.schema.callbacks.get("on_candle_data")
+            if on_data is not None:
+                on_data(symbol, interval, since, limit, Candles(arrays))
+            return arrays
+        if last_error is None:
+            raise FarmError(f"{where}: get_candles_retry_count is 0, no attempt was made")
+        if isinstance(last_error, FarmError):
+            raise last_error
+        raise CandleDataError(f"{where}: get_candles failed after {attempts} attempt(s): {last_error}") from last_error
+
+    # -- what strategies see ---------------------------------------------------------------
+
+    def window(self, symbol: str, interval: str, when: int, limit: int) -> Candles:
+        """The `limit` most recent closed candles at `when` (D1): open times in
+        `[a − limit·step, a)` with `a = floor(when/step)·step`; fewer where the data has gaps."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise CandleDataError(f"get_candles limit must be a positive integer, got {limit!r}")
+        s = self.series(symbol, interval)
+        step = s.step
+        a = when // step * step
+        i0, i1 = s.index_range(a - limit * step, a)
+        return Candles(s.arrays, i0, i1)
+
+    def average_price(self, symbol: str, when: int) -> float:
+        """VWAP of the base candles closed at `when`: open times in `[when − N·step, when)`."""
+        cfg = get_config()
+        s = self.series(symbol, cfg.base_interval)
+        i0, i1 = s.index_range(when - cfg.avg_price_candles_count * s.step, when)
+        if i1 <= i0:
+            raise CandleDataError(
+                f"no candles data for {symbol} on exchange {self.name} in the "
+                f"{cfg.avg_price_candles_count} {cfg.base_interval} candles before {_iso(when)}"
+            )
+        return s.vwap(i0, i1)
+
+    def format_price(self, symbol: str, price: float) -> str:
+        fn = self.schema.format_price
+        return fn(symbol, price) if fn is not None else f"{price:.8f}".rstrip("0").rstrip(".")
+
+    def format_quantity(self, symbol: str, quantity: float) -> str:
+        fn = self.schema.format_quantity
+        return fn(symbol, quantity) if fn is not None else f"{quantity:.8f}".rstrip("0").rstrip(".")
+
+
+def _iso(ms: int) -> str:
+    from farm.models import iso_ms
+
+    return iso_ms(ms)
+
+
+__all__ = ["CandleSeries", "ExchangeClient", "MINUTE_MS", "arrays_from_raw", "now_ms"]

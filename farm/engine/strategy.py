@@ -1,0 +1,403 @@
+"""One strategy on one symbol during one run: signal generation, the tick rules and the
+backtest fast-forward, applying the pure decisions of `lifecycle` with callbacks, risk and
+partial milestones in the documented order (SPEC §5.4–§5.12, D2–D4, D11).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from farm import events
+from farm.config import get_config
+from farm.context import RunContext
+from farm.engine import lifecycle
+from farm.engine.exchange import CandleSeries, ExchangeClient, now_ms
+from farm.engine.pnl import compute_pnl
+from farm.engine.risk import MergedRisk, NoRisk, RiskRuntime
+from farm.engine.signals import build_row, dto_to_dict
+from farm.engine.timeout import GuardedCall
+from farm.errors import FarmError
+from farm.intervals import MINUTE_MS, SIGNAL_INTERVALS
+from farm.models import (
+    ActiveResult,
+    CancelledResult,
+    ClosedResult,
+    IdleResult,
+    OpenedResult,
+    PartialEvent,
+    ScheduledResult,
+    SignalRow,
+    iso_ms,
+    ms_to_datetime,
+)
+from farm.schemas import StrategySchema
+
+log = logging.getLogger("farm.strategy")
+
+GAP_TOLERANCE_STEPS = 1440
+"""How far past a signal's last lifetime slot the fast-forward looks for the candle that ends
+it when the data has a gap there (D11), in base candles."""
+
+
+class TickError(FarmError):
+    """A tick or fast-forward that failed; published on `listen_error`, the run goes on."""
+
+    def __init__(self, message: str, *, strategy_name: str, symbol: str, timestamp: int | None):
+        super().__init__(message)
+        self.strategy_name = strategy_name
+        self.symbol = symbol
+        self.timestamp = timestamp
+
+
+@dataclass
+class PartialState:
+    profit: set[int] = field(default_factory=set)
+    loss: set[int] = field(default_factory=set)
+
+
+class StrategyRuntime:
+    def __init__(
+        self,
+        schema: StrategySchema,
+        ctx: RunContext,
+        exchange: ExchangeClient,
+        risk: RiskRuntime | MergedRisk | NoRisk,
+    ):
+        self.schema = schema
+        self.name = schema.strategy_name
+        self.ctx = ctx
+        self.symbol = ctx.symbol
+        self.backtest = ctx.backtest
+        self.exchange = exchange
+        self.risk = risk
+        self.interval_ms = SIGNAL_INTERVALS[schema.interval] * MINUTE_MS
+        self.cb = schema.callbacks
+        self._on_tick = self.cb.get("on_tick")
+        self._on_idle = self.cb.get("on_idle")
+        self.call = GuardedCall(schema.get_signal, schema.params) if schema.get_signal is not None else None
+        self.pending: SignalRow | None = None
+        self.scheduled: SignalRow | None = None
+        self.stopped = False
+        self.last_generation: int | None = None
+        self.partials: dict[str, PartialState] = {}
+        self.partial_events: list[tuple[str, PartialEvent]] = []
+        """Every milestone of this run, in order (the Partial report reads them)."""
+
+    # ---- small helpers -----------------------------------------------------------------
+
+    def _callback(self, name: str, *args: Any) -> None:
+        fn = self.cb.get(name)
+        if fn is not None:
+            fn(self.symbol, *args, self.backtest)
+
+    def _names(self) -> dict[str, str]:
+        return {"strategy_name": self.name, "exchange_name": self.exchange.name, "symbol": self.symbol}
+
+    def _price(self, t: int) -> float:
+        return self.exchange.average_price(self.symbol, t)
+
+    def _finish(self, result: Any) -> Any:
+        if self._on_tick is not None:
+            self._on_tick(self.symbol, result, self.backtest)
+        return result
+
+    def wants_idle(self) -> bool:
+        channel = events.signal_backtest if self.backtest else events.signal_live
+        return (
+            self._on_tick is not None or self._on_idle is not None
+            or channel.has_listeners or events.signal.has_listeners
+        )
+
+    def stop(self) -> None:
+        """§5.11: no new signals; a scheduled signal is dropped silently; a pending one runs on."""
+        self.stopped = True
+        self.scheduled = None
+
+    # ---- tick (§5.7) ---------------------------------------------------------------------
+
+    def tick(self, t: int) -> Any:
+        """The result of this tick, or None for an idle tick nobody observes (no record built)."""
+        self.ctx.when = t
+        if self.pending is not None:
+            return self._tick_pending(t)
+        if self.scheduled is not None:
+            return self._tick_scheduled(t)
+        if self.stopped:
+            return self._idle(t, None)
+        generated = self._generate(t)
+        if generated is None:
+            return self._idle(t, None) if self.wants_idle() else None
+        row, price = generated
+        if row.is_scheduled:
+            self.scheduled = row
+            self._callback("on_schedule", row, price)
+            return self._finish(ScheduledResult(signal=row, current_price=price, **self._names()))
+        return self._open(row, t)
+
+    def _idle(self, t: int, price: float | None) -> IdleResult:
+        if price is None:
+            price = self._price(t)
+        if self._on_idle is not None:
+            self._on_idle(self.symbol, price, self.backtest)
+        return self._finish(IdleResult(current_price=price, **self._names()))
+
+    def _open(self, row: SignalRow, t: int) -> OpenedResult:
+        self.pending = row
+        self._callback("on_write", row)
+        self.risk.add(self.name, self.symbol, t)
+        self._callback("on_open", row, row.price_open)
+        return self._finish(OpenedResult(signal=row, current_price=row.price_open, **self._names()))
+
+    def _generate(self, t: int) -> tuple[SignalRow, float] | None:
+        """§5.4. Throttled by the strategy interval; any failure is published, never raised."""
+        last = self.last_generation
+        if last is not None and t - last < self.interval_ms:
+            return None
+        self.last_generation = t
+        if self.call is None:
+            return None
+        try:
+            price = self._price(t)
+            cfg = get_config()
+            raw = self.call(
+                cfg.max_signal_generation_seconds,
+                f"Timeout for {self.name} symbol={self.symbol}",
+                self.symbol,
+                ms_to_datetime(t),
+            )
+            if not raw or self.stopped:
+                return None
+            dto = dto_to_dict(raw)
+            if not self.risk.check(
+                symbol=self.symbol, pending_signal=dto, strategy_name=self.name,
+                exchange_name=self.exchange.name, current_price=price, timestamp=t, backtest=self.backtest,
+            ):
+                return None
+            row = build_row(
+                dto, current_price=price, timestamp=t, symbol=self.symbol, strategy_name=self.name,
+                exchange_name=self.exchange.name, config=cfg,
+            )
+            return row, price
+        except Exception as exc:  # noqa: BLE001 - reported on listen_error, the run goes on
+            self.report_error(exc, t, "get_signal")
+            return None
+
+    def report_error(self, exc: BaseException, t: int | None, where: str) -> TickError:
+        at = f" at {iso_ms(t)}" if t is not None else ""
+        err = TickError(
+            f"strategy {self.name} symbol {self.symbol}{at} ({where}): {type(exc).__name__}: {exc}",
+            strategy_name=self.name, symbol=self.symbol, timestamp=t,
+        )
+        err.__cause__ = exc
+        log.warning("%s", err)
+        events.error.emit(err)
+        return err
+
+    def _tick_scheduled(self, t: int) -> Any:
+        """§5.7 B with D5: a stop-loss before activation cancels (with on_cancel), as in backtest."""
+        row = self.scheduled
+        assert row is not None
+        price = self._price(t)
+        cfg = get_config()
+        outcome = lifecycle.scheduled_by_price(
+            row.position, row.price_open, row.price_stop_loss, row.scheduled_at,
+            cfg.schedule_await_minutes, t, price,
+        )
+        if outcome in ("timeout", "cancel"):
+            return self._cancel(row, price, t)
+        if outcome == "activate":
+            if self.stopped or not self._activation_allowed(row, t):
+                self.scheduled = None
+                return self._idle(t, price)
+            self.scheduled = None
+            return self._open(row.model_copy(update={"pending_at": t, "is_scheduled": False}), t)
+        return self._finish(ActiveResult(signal=row, current_price=price, **self._names()))
+
+    def _activation_allowed(self, row: SignalRow, t: int) -> bool:
+        return self.risk.check(
+            symbol=self.symbol, pending_signal=row, strategy_name=self.name,
+            exchange_name=self.exchange.name, current_price=row.price_open, timestamp=t, backtest=self.backtest,
+        )
+
+    def _cancel(self, row: SignalRow, price: float, ts: int) -> CancelledResult:
+        self.scheduled = None
+        self._callback("on_cancel", row, price)
+        return self._finish(CancelledResult(signal=row, current_price=price, close_timestamp=ts, **self._names()))
+
+    def _tick_pending(self, t: int) -> Any:
+        row = self.pending
+        assert row is not None
+        price = self._price(t)
+        decision = lifecycle.pending_by_price(
+            row.position, row.price_take_profit, row.price_stop_loss, row.pending_at,
+            row.minute_estimated_time, t, price,
+        )
+        if decision is not None:
+            return self._close(decision[0], decision[1], t)
+        pct_tp, pct_sl = lifecycle.progress(row.position, row.price_open, row.price_take_profit, row.price_stop_loss, price)
+        self._partial(row, price, pct_tp, pct_sl, t)
+        return self._finish(
+            ActiveResult(signal=row, current_price=price, percent_tp=pct_tp, percent_sl=pct_sl, **self._names())
+        )
+
+    def _close(self, reason: str, price_close: float, ts: int) -> ClosedResult:
+        row = self.pending
+        assert row is not None
+        cfg = get_config()
+        pnl = compute_pnl(row.position, row.price_open, price_close, cfg.percent_slippage, cfg.percent_fee)
+        self._callback("on_close", row, price_close)
+        self.partials.pop(row.id, None)
+        self.risk.remove(self.name, self.symbol)
+        self.pending = None
+        self._callback("on_write", None)
+        return self._finish(
+            ClosedResult(
+                signal=row, current_price=price_close, close_reason=reason, close_timestamp=ts, pnl=pnl,
+                **self._names(),
+            )
+        )
+
+    # ---- partial milestones (§7) ---------------------------------------------------------
+
+    def _partial(self, row: SignalRow, price: float, pct_tp: float, pct_sl: float, ts: int) -> None:
+        if pct_tp > 0:
+            self._callback("on_partial_profit", row, price, pct_tp)
+            self._levels(row, "profit", lifecycle.new_levels(pct_tp, self._state(row).profit), price, ts)
+        elif pct_sl > 0:
+            self._callback("on_partial_loss", row, price, pct_sl)
+            self._levels(row, "loss", lifecycle.new_levels(pct_sl, self._state(row).loss), price, ts)
+
+    def _state(self, row: SignalRow) -> PartialState:
+        state = self.partials.get(row.id)
+        if state is None:
+            state = self.partials[row.id] = PartialState()
+        return state
+
+    def _levels(self, row: SignalRow, kind: str, levels: list[int], price: float, ts: int) -> None:
+        if not levels:
+            return
+        emitted = self._state(row).profit if kind == "profit" else self._state(row).loss
+        channel = events.partial_profit if kind == "profit" else events.partial_loss
+        for level in levels:
+            emitted.add(level)
+            event = PartialEvent(
+                symbol=self.symbol, strategy_name=self.name, exchange_name=self.exchange.name, data=row,
+                current_price=price, level=level, backtest=self.backtest, timestamp=ts,
+            )
+            self.partial_events.append((kind, event))
+            channel.emit(event)
+
+    def _partials_over(self, series: CandleSeries, row: SignalRow, i0: int, i1: int) -> None:
+        """Progress on every evaluated candle `[i0, i1)` that did not close the signal, vectorised;
+        the per-evaluation callbacks run only when the strategy defines them."""
+        if i1 <= i0:
+            return
+        n = get_config().avg_price_candles_count
+        prices = series.vwaps_ending(i0, i1, n)
+        pct_tp, pct_sl = lifecycle.progress_arrays(
+            row.position, row.price_open, row.price_take_profit, row.price_stop_loss, prices
+        )
+        ts = series.arrays.timestamp
+        if "on_partial_profit" in self.cb or "on_partial_loss" in self.cb:
+            for k in range(i1 - i0):
+                if pct_tp[k] > 0:
+                    self._callback("on_partial_profit", row, float(prices[k]), float(pct_tp[k]))
+                elif pct_sl[k] > 0:
+                    self._callback("on_partial_loss", row, float(prices[k]), float(pct_sl[k]))
+        state = self._state(row)
+        found: list[tuple[int, int, str]] = []
+        for kind, pct, emitted in (("profit", pct_tp, state.profit), ("loss", pct_sl, state.loss)):
+            top = pct.max()
+            if top < lifecycle.LEVELS[0]:
+                continue
+            for level in lifecycle.LEVELS:
+                if level in emitted or top < level:
+                    continue
+                found.append((int(np.argmax(pct >= level)), level, kind))
+        for k, level, kind in sorted(found):
+            self._levels(row, kind, [level], float(prices[k]), int(ts[i0 + k]))
+
+    # ---- backtest fast-forward (§5.8 with D3, D11) ---------------------------------------
+
+    def fast_forward(self) -> Any:
+        """Resolve the signal created (or activated) at this tick on the base candles that follow.
+
+        Returns a closed or cancelled result; an active result when a scheduled signal is still
+        waiting where the candles end (reference edge path); None when no candle after the
+        signal exists yet (the signal stays for later ticks)."""
+        cfg = get_config()
+        series = self.exchange.series(self.symbol, cfg.base_interval)
+        step = series.step
+        tolerance = GAP_TOLERANCE_STEPS * step
+        if self.pending is None:
+            row = self.scheduled
+            if row is None:
+                raise FarmError("fast_forward: no pending or scheduled signal")
+            timeout_at = row.scheduled_at + cfg.schedule_await_minutes * MINUTE_MS
+            series.ensure(row.scheduled_at, timeout_at + tolerance)
+            ts = series.arrays.timestamp
+            start = int(ts.searchsorted(row.scheduled_at))
+            if start >= len(ts):
+                return None
+            timeout_index = int(ts.searchsorted(timeout_at))
+            scan = lifecycle.scan_scheduled(
+                row.position, row.price_open, row.price_stop_loss, ts, series.arrays.high, series.arrays.low,
+                start, timeout_index,
+            )
+            if scan.outcome is None:
+                price = series.vwap_ending(len(ts) - 1, cfg.avg_price_candles_count)
+                return self._finish(ActiveResult(signal=row, current_price=price, **self._names()))
+            at = int(ts[scan.index])
+            if scan.outcome in ("timeout", "cancel"):
+                price = series.vwap_ending(scan.index, cfg.avg_price_candles_count)
+                return self._cancel(row, price, at)
+            self.ctx.when = at
+            if self.stopped:
+                self.scheduled = None
+                return None
+            if not self._activation_allowed(row, at):
+                self.scheduled = None
+                # Reference behaviour (a QUIRK kept on purpose): a risk rejection at activation
+                # drops the signal and surfaces as a tick error.
+                raise FarmError("no pending signal after scheduled activation (risk rejected the activation)")
+            self.scheduled = None
+            row = row.model_copy(update={"pending_at": at, "is_scheduled": False})
+            self.pending = row
+            self._callback("on_write", row)
+            self.risk.add(self.name, self.symbol, at)
+            self._callback("on_open", row, row.price_open)
+            anchor = scan.index
+            check_start = scan.index + 1
+        else:
+            row = self.pending
+            series.ensure(row.pending_at, row.pending_at + step)
+            ts = series.arrays.timestamp
+            anchor = check_start = int(ts.searchsorted(row.pending_at))
+
+        last_slot = lifecycle.last_lifetime_slot(row.pending_at, row.minute_estimated_time, step)
+        series.ensure(row.pending_at, last_slot + tolerance + step)
+        ts = series.arrays.timestamp
+        end = max(int(ts.searchsorted(last_slot)), anchor)
+        if end >= len(ts) or ts[end] > last_slot + tolerance:
+            if last_slot + tolerance >= now_ms():
+                return None  # the data may still arrive
+            end -= 1  # the last available candle plays the role
+            if end < anchor:
+                return None
+        scan_p = lifecycle.scan_pending(
+            row.position, row.price_take_profit, row.price_stop_loss, series.arrays.high, series.arrays.low,
+            check_start, end,
+        )
+        self._partials_over(series, row, check_start, scan_p.index)
+        price = scan_p.price
+        if price is None:
+            price = series.vwap_ending(scan_p.index, cfg.avg_price_candles_count)
+        return self._close(scan_p.reason, price, int(ts[scan_p.index]))
+
+    def close(self) -> None:
+        if self.call is not None:
+            self.call.close()

@@ -1,0 +1,59 @@
+"""Process-wide report storages of the library API, keyed by names as in the reference (D9).
+
+Farm reports never read these: they are rendered from stored task results. Statistics cover
+every record (D8); only performance samples are capped (10,000 newest per key).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from farm import registry
+from farm.models import CancelledResult, ClosedResult, PartialEvent, PerformanceEvent
+
+Key = tuple[str, str]  # (symbol, strategy_name)
+
+PERFORMANCE_CAP = 10_000
+
+
+@dataclass
+class Storages:
+    backtest: dict[Key, list[ClosedResult]] = field(default_factory=lambda: defaultdict(list))
+    """Closed results in chronological order."""
+    schedule: dict[Key, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    """Scheduled / opened-after-waiting / cancelled results in order."""
+    partial: dict[Key, list[tuple[str, PartialEvent]]] = field(default_factory=lambda: defaultdict(list))
+    performance: dict[Key, deque[PerformanceEvent]] = field(
+        default_factory=lambda: defaultdict(lambda: deque(maxlen=PERFORMANCE_CAP))
+    )
+    heat: dict[str, dict[str, list[ClosedResult]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    """strategy → symbol → closed results, both modes, never cleared by runs (reference)."""
+    risk: dict[Key, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    live: dict[Key, Any] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        for value in (self.backtest, self.schedule, self.partial, self.performance, self.heat, self.risk, self.live):
+            value.clear()
+
+
+storages = Storages()
+registry.on_clear(storages.clear)
+
+
+def record_result(result: Any, *, backtest: bool) -> None:
+    """Feed every storage that reads this result (what the reference's collectors subscribe to)."""
+    action = result.action
+    key = (result.symbol, result.strategy_name)
+    if action == "closed":
+        if backtest:
+            storages.backtest[key].append(result)
+        storages.heat[result.strategy_name][result.symbol].append(result)
+    elif action == "scheduled" or action == "cancelled" or (
+        action == "opened" and result.signal.scheduled_at != result.signal.pending_at
+    ):
+        storages.schedule[key].append(result)
+
+
+__all__ = ["CancelledResult", "ClosedResult", "Key", "Storages", "record_result", "storages"]
