@@ -85,13 +85,14 @@ from farm.models import (
     SignalRow,
 )
 from farm.run.backtest import Backtest
+from farm.run.facades import Partial, Performance, Schedule
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActiveResult", "Backtest", "CancelledResult", "Candle", "CandleDataError", "Candles", "ClosedResult",
     "ConfigError", "ContextError", "DuplicateError", "FarmError", "IdleResult", "NotFoundError",
-    "OpenedResult", "PnL", "ScheduledResult", "SignalDto", "SignalRow", "SignalTimeoutError",
+    "OpenedResult", "Partial", "Performance", "PnL", "Schedule", "ScheduledResult", "SignalDto", "SignalRow", "SignalTimeoutError",
     "SignalValidationError", "__version__", "add_exchange", "add_frame", "add_optimizer", "add_risk",
     "add_sizing", "add_strategy", "add_walker", "clear_registry", "emitters", "format_price",
     "format_quantity", "get_average_price", "get_candles", "get_config", "get_date", "get_default_config",

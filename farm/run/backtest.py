@@ -153,7 +153,7 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
                 perf.record("backtest_timeframe", time.perf_counter() - frame_started)
                 i += 1
                 continue
-            _emit(result, channel_bt, channel_all)
+            _emit(result, channel_bt, channel_all, runtime)
             action = result.action
             if action == "idle" and runtime.stopped:
                 break
@@ -168,7 +168,7 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
                 if outcome is None:
                     i += 1
                     continue
-                _emit(outcome, channel_bt, channel_all)
+                _emit(outcome, channel_bt, channel_all, runtime)
                 perf.record("backtest_signal", time.perf_counter() - signal_started)
                 if outcome.action == "active":
                     i += 1
@@ -194,8 +194,12 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
             pass
 
 
-def _emit(result: Any, channel_bt: events.Channel[Any], channel_all: events.Channel[Any]) -> None:
+def _emit(result: Any, channel_bt: events.Channel[Any], channel_all: events.Channel[Any],
+          runtime: StrategyRuntime) -> None:
     record_result(result, backtest=True)
+    if runtime.partial_events:
+        storages.partial[(runtime.symbol, runtime.name)].extend(runtime.partial_events)
+        runtime.partial_events.clear()
     if channel_bt.has_listeners:
         channel_bt.emit(result)
     if channel_all.has_listeners:

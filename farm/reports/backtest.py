@@ -1,0 +1,126 @@
+"""Backtest report (SPEC §11.1): closed signals table and performance footer."""
+
+from __future__ import annotations
+
+from farm.models import ClosedResult
+from farm.reports.markdown import (
+    document,
+    integer,
+    iso,
+    limit_rows,
+    metric,
+    num,
+    pct,
+    pct_signed,
+    price,
+    table,
+    text,
+    upper,
+)
+from farm.stats import MS_PER_MINUTE, BacktestStatistics, js_round
+
+__all__ = ["render_backtest_report", "render_pnl_metrics"]
+
+
+def _columns(show_note: bool) -> list[str]:
+    return [
+        "Signal ID",
+        "Symbol",
+        "Position",
+        *(["Note"] if show_note else []),
+        "Open Price",
+        "Close Price",
+        "Take Profit",
+        "Stop Loss",
+        "PNL (net)",
+        "Close Reason",
+        "Duration (min)",
+        "Open Time",
+        "Close Time",
+    ]
+
+
+def _row(r: ClosedResult, show_note: bool) -> list[str]:
+    s = r.signal
+    return [
+        s.id,
+        s.symbol,
+        upper(s.position),
+        *([text(s.note)] if show_note else []),
+        price(s.price_open),
+        price(r.current_price),  # the closing price (VWAP or TP/SL level), not slipped
+        price(s.price_take_profit),
+        price(s.price_stop_loss),
+        pct_signed(r.pnl.pnl_percentage),
+        r.close_reason,
+        integer(js_round((r.close_timestamp - s.pending_at) / MS_PER_MINUTE)),
+        iso(s.pending_at),
+        iso(r.close_timestamp),
+    ]
+
+
+def render_pnl_metrics(
+    *,
+    win_count: int,
+    loss_count: int,
+    win_rate: float | None,
+    avg_pnl: float | None,
+    total_pnl: float | None,
+    std_dev: float | None,
+    sharpe_ratio: float | None,
+    annualized_sharpe_ratio: float | None,
+    certainty_ratio: float | None,
+    expected_yearly_returns: float | None,
+) -> list[str]:
+    """The metric footer lines the backtest and live reports share, in the reference's order."""
+    return [
+        metric(
+            "Win rate",
+            "N/A" if win_rate is None else f"{pct(win_rate)} ({win_count}W / {loss_count}L)",
+            "higher is better",
+        ),
+        metric("Average PNL", pct_signed(avg_pnl), "higher is better"),
+        metric("Total PNL", pct_signed(total_pnl), "higher is better"),
+        metric("Standard Deviation", pct(std_dev, 3), "lower is better"),
+        metric("Sharpe Ratio", num(sharpe_ratio, 3), "higher is better"),
+        metric("Annualized Sharpe Ratio", num(annualized_sharpe_ratio, 3), "higher is better"),
+        metric("Certainty Ratio", num(certainty_ratio, 3), "higher is better"),
+        metric("Expected Yearly Returns", pct_signed(expected_yearly_returns), "higher is better"),
+    ]
+
+
+def render_backtest_report(
+    strategy_name: str, stats: BacktestStatistics, *, show_note: bool = False, max_rows: int = 250
+) -> str:
+    """Markdown of `Backtest.get_report`.
+
+    `show_note` adds the Note column (config `report_show_signal_note`); `max_rows` caps the
+    table to the newest signals (config `report_max_rows`, D8) while the footer still covers
+    every signal.
+    """
+    title = f"# Backtest Report: {strategy_name}"
+    if stats.total_signals == 0:
+        return document(title, "No signals closed yet.")
+    shown, cap_note = limit_rows(stats.signal_list, max_rows, "signals")
+    footer = [
+        metric("Total signals", str(stats.total_signals)),
+        metric("Closed signals", str(stats.total_signals)),
+        *render_pnl_metrics(
+            win_count=stats.win_count,
+            loss_count=stats.loss_count,
+            win_rate=stats.win_rate,
+            avg_pnl=stats.avg_pnl,
+            total_pnl=stats.total_pnl,
+            std_dev=stats.std_dev,
+            sharpe_ratio=stats.sharpe_ratio,
+            annualized_sharpe_ratio=stats.annualized_sharpe_ratio,
+            certainty_ratio=stats.certainty_ratio,
+            expected_yearly_returns=stats.expected_yearly_returns,
+        ),
+    ]
+    return document(
+        title,
+        table(_columns(show_note), (_row(r, show_note) for r in shown)),
+        cap_note,
+        "\n".join(footer),
+    )

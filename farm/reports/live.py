@@ -1,0 +1,93 @@
+"""Live trading report (SPEC §11.2): every coalesced tick row and the closed-trade metrics."""
+
+from __future__ import annotations
+
+from farm.reports.backtest import render_pnl_metrics
+from farm.reports.markdown import (
+    document,
+    integer,
+    iso,
+    limit_rows,
+    metric,
+    pct,
+    pct_signed,
+    price,
+    table,
+    text,
+    upper,
+)
+from farm.stats import LiveEvent, LiveStatistics
+
+__all__ = ["render_live_report"]
+
+
+def _columns(show_note: bool) -> list[str]:
+    return [
+        "Timestamp",
+        "Action",
+        "Symbol",
+        "Signal ID",
+        "Position",
+        *(["Note"] if show_note else []),
+        "Current Price",
+        "Open Price",
+        "Take Profit",
+        "Stop Loss",
+        "% to TP",
+        "% to SL",
+        "PNL (net)",
+        "Close Reason",
+        "Duration (min)",
+    ]
+
+
+def _row(e: LiveEvent, show_note: bool) -> list[str]:
+    return [
+        iso(e.timestamp),
+        upper(e.action),
+        text(e.symbol),
+        text(e.signal_id),
+        upper(e.position),
+        *([text(e.note)] if show_note else []),
+        price(e.current_price),
+        price(e.open_price),
+        price(e.take_profit),
+        price(e.stop_loss),
+        pct(e.percent_tp),
+        pct(e.percent_sl),
+        pct_signed(e.pnl),
+        text(e.close_reason),
+        integer(e.duration),
+    ]
+
+
+def render_live_report(
+    strategy_name: str, stats: LiveStatistics, *, show_note: bool = False, max_rows: int = 250
+) -> str:
+    """Markdown of `Live.get_report`; `show_note`/`max_rows` as in the backtest report."""
+    title = f"# Live Trading Report: {strategy_name}"
+    if stats.total_events == 0:
+        return document(title, "No events recorded yet.")
+    shown, cap_note = limit_rows(stats.event_list, max_rows, "events")
+    footer = [
+        metric("Total events", str(stats.total_events)),
+        metric("Closed signals", str(stats.total_closed)),
+        *render_pnl_metrics(
+            win_count=stats.win_count,
+            loss_count=stats.loss_count,
+            win_rate=stats.win_rate,
+            avg_pnl=stats.avg_pnl,
+            total_pnl=stats.total_pnl,
+            std_dev=stats.std_dev,
+            sharpe_ratio=stats.sharpe_ratio,
+            annualized_sharpe_ratio=stats.annualized_sharpe_ratio,
+            certainty_ratio=stats.certainty_ratio,
+            expected_yearly_returns=stats.expected_yearly_returns,
+        ),
+    ]
+    return document(
+        title,
+        table(_columns(show_note), (_row(e, show_note) for e in shown)),
+        cap_note,
+        "\n".join(footer),
+    )

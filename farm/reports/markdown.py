@@ -1,0 +1,124 @@
+"""Markdown building blocks shared by every report: tables, cells, footer lines.
+
+One helper per cell format, so a number looks the same in every report. Numbers are
+formatted like JavaScript's `toFixed` (ties away from zero), not like Python's `format`
+(ties to even), so reports match the reference digit for digit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from decimal import ROUND_HALF_UP, Context, Decimal
+from typing import TypeVar
+
+from farm.models import iso_ms
+
+NA = "N/A"
+
+T = TypeVar("T")
+
+# Enough digits for any double written out in fixed notation (max ~1.8e308 plus decimals).
+_DECIMAL = Context(prec=400)
+
+
+def to_fixed(x: float, digits: int) -> str:
+    """JavaScript `Number.prototype.toFixed`: the exact binary value, halves away from zero.
+
+    Python's `f"{0.125:.2f}"` gives `0.12`; the reference prints `0.13`. `-0` prints as
+    `0.00` as in JavaScript; NaN and infinities print as JavaScript spells them, and from
+    1e21 on JavaScript switches to exponent notation (`1e+21`), which `repr` matches.
+    """
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    if abs(x) >= 1e21:
+        return repr(float(x))
+    if x == 0:
+        x = 0.0  # drop the sign of -0
+    quantum = Decimal(1).scaleb(-digits)
+    return f"{Decimal(x).quantize(quantum, rounding=ROUND_HALF_UP, context=_DECIMAL):f}"
+
+
+def num(x: float | None, digits: int) -> str:
+    """Plain fixed-point number (ratios, milliseconds): `-0.206`."""
+    return NA if x is None else to_fixed(x, digits)
+
+
+def pct(x: float | None, digits: int = 2) -> str:
+    """Unsigned-style percentage (only a minus sign): `33.33%`, `1.940%`."""
+    return NA if x is None else f"{to_fixed(x, digits)}%"
+
+
+def pct_signed(x: float | None, digits: int = 2) -> str:
+    """PnL-style percentage with a plus sign when positive: `+1.23%`, `-0.40%`, `0.00%`."""
+    if x is None:
+        return NA
+    return f"{'+' if x > 0 else ''}{to_fixed(x, digits)}%"
+
+
+def price(x: float | None) -> str:
+    """Price/money cell: 8 decimals and a currency suffix, `42000.00000000 USD`."""
+    return NA if x is None else f"{to_fixed(x, 8)} USD"
+
+
+def iso(ms: int | None) -> str:
+    """Time cell: ISO 8601 UTC with milliseconds, `2024-01-01T00:07:00.000Z`."""
+    return NA if ms is None else iso_ms(ms)
+
+
+def text(x: object) -> str:
+    """Free-text cell (ids, notes, reasons); missing or empty → `N/A`."""
+    return NA if x is None or x == "" else str(x)
+
+
+def upper(x: str | None) -> str:
+    """Enum-like cell shown upper-case (`LONG`, `CLOSED`); missing → `N/A`."""
+    return NA if not x else x.upper()
+
+
+def integer(x: int | None) -> str:
+    """Whole-number cell (minutes, counts); missing → `N/A`."""
+    return NA if x is None else str(int(x))
+
+
+def row(cells: Sequence[str]) -> str:
+    """One GitHub-markdown table row: `| a | b | c |`."""
+    return f"| {' | '.join(cells)} |"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Header row, `| --- |` separator row, then the data rows, joined by newlines."""
+    return "\n".join([row(header), row(["---"] * len(header)), *(row(r) for r in rows)])
+
+
+def metric(label: str, value: str, hint: str | None = None) -> str:
+    """Footer line `**Label:** value (hint)`; the hint is left out when the value is N/A."""
+    if hint is None or value == NA:
+        return f"**{label}:** {value}"
+    return f"**{label}:** {value} ({hint})"
+
+
+def limit_rows(items: Sequence[T], max_rows: int, noun: str) -> tuple[list[T], str | None]:
+    """The first `max_rows` items (lists are newest first) and, if some were left out, the
+    line saying so.
+
+    D8: statistics always cover every record; only the table is shortened, and the reader
+    must be told that the footer numbers cover more rows than the table shows.
+    """
+    shown = list(items[: max(0, max_rows)])
+    if len(shown) == len(items):
+        return shown, None
+    return shown, (
+        f"*Showing the {len(shown)} most recent of {len(items)} {noun}; statistics cover all of them.*"
+    )
+
+
+def document(*blocks: str | None) -> str:
+    """Join report blocks with a blank line between them, skipping absent blocks.
+
+    Each block is one or more lines; a report is `title`, table, footer, ... separated by
+    blank lines, exactly as the reference lays them out.
+    """
+    return "\n\n".join(b for b in blocks if b is not None)

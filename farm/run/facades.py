@@ -1,0 +1,81 @@
+"""`farm.Schedule`, `farm.Performance`, `farm.Partial`: statistics and reports over the
+process-wide storages the runs feed (SPEC §11.3, §11.5, §11.7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from farm import registry
+from farm.config import get_config
+from farm.reports.files import write_report
+from farm.run.storage import storages
+
+
+def _check(strategy_name: str, where: str) -> None:
+    schema = registry.get_strategy(strategy_name, source=where)
+    for risk_name in schema.risk_names:
+        registry.risks.get(risk_name, source=where)
+
+
+class ScheduleFacade:
+    def get_data(self, symbol: str, strategy_name: str) -> Any:
+        from farm.stats import schedule_entry, schedule_statistics
+
+        _check(strategy_name, "Schedule.get_data")
+        entries = [e for e in map(schedule_entry, storages.schedule.get((symbol, strategy_name), [])) if e]
+        return schedule_statistics(entries)
+
+    def get_report(self, symbol: str, strategy_name: str) -> str:
+        from farm.reports.schedule import render_schedule_report
+
+        cfg = get_config()
+        return render_schedule_report(
+            strategy_name, self.get_data(symbol, strategy_name),
+            show_note=cfg.report_show_signal_note, max_rows=cfg.report_max_rows,
+        )
+
+    def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None) -> Path:
+        return write_report(self.get_report(symbol, strategy_name), "schedule", f"{strategy_name}.md", path)
+
+
+class PerformanceFacade:
+    def get_data(self, symbol: str, strategy_name: str) -> Any:
+        from farm.stats import performance_statistics
+
+        _check(strategy_name, "Performance.get_data")
+        return performance_statistics(strategy_name, list(storages.performance.get((symbol, strategy_name), [])))
+
+    def get_report(self, symbol: str, strategy_name: str) -> str:
+        from farm.reports.performance import render_performance_report
+
+        return render_performance_report(strategy_name, self.get_data(symbol, strategy_name))
+
+    def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None) -> Path:
+        return write_report(self.get_report(symbol, strategy_name), "performance", f"{strategy_name}.md", path)
+
+
+class PartialFacade:
+    def get_data(self, symbol: str, strategy_name: str) -> Any:
+        from farm.stats import partial_entry, partial_statistics
+
+        _check(strategy_name, "Partial.get_data")
+        entries = [partial_entry(e, kind) for kind, e in storages.partial.get((symbol, strategy_name), [])]
+        return partial_statistics(entries)
+
+    def get_report(self, symbol: str, strategy_name: str) -> str:
+        from farm.reports.partial import render_partial_report
+
+        return render_partial_report(
+            symbol, strategy_name, self.get_data(symbol, strategy_name), max_rows=get_config().report_max_rows
+        )
+
+    def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None) -> Path:
+        return write_report(
+            self.get_report(symbol, strategy_name), "partial", f"{symbol}_{strategy_name}.md", path
+        )
+
+
+Schedule = ScheduleFacade()
+Performance = PerformanceFacade()
+Partial = PartialFacade()

@@ -1,0 +1,94 @@
+"""Shared fixtures: every test starts with an empty registry, default config, no listeners."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import farm
+from farm import config as farm_config
+from farm import events
+
+T0 = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)
+MIN = 60_000
+
+# The reference test-suite's config (SPEC §1.1), with no retry delay.
+REFERENCE_TEST_CONFIG = dict(
+    percent_slippage=0.1,
+    percent_fee=0.1,
+    min_takeprofit_distance_percent=0,
+    min_stoploss_distance_percent=0,
+    max_stoploss_distance_percent=100,
+    max_signal_lifetime_minutes=999999,
+    get_candles_retry_count=1,
+    get_candles_retry_delay_ms=0,
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch) -> Iterator[None]:
+    farm.clear_registry()
+    farm_config.reset_config()
+    events.clear_listeners()
+    monkeypatch.setenv("FARM_DUMP_DIR", str(tmp_path / "dump"))
+    monkeypatch.setenv("FARM_DATA_DIR", str(tmp_path / ".farm"))
+    yield
+    farm.clear_registry()
+    farm_config.reset_config()
+    events.clear_listeners()
+
+
+@pytest.fixture
+def reference_config() -> None:
+    farm.set_config(unsafe=True, **REFERENCE_TEST_CONFIG)
+
+
+def flat_candles(start: int, count: int, price: float = 100.0, volume: float = 100.0, step: int = MIN) -> pd.DataFrame:
+    ts = start + np.arange(count, dtype=np.int64) * step
+    return pd.DataFrame(
+        {"timestamp": ts, "open": price, "high": price, "low": price, "close": price, "volume": volume}
+    )
+
+
+def set_candle(df: pd.DataFrame, ts: int, **values: float) -> pd.DataFrame:
+    """Change one candle (by open time) in place; keeps the table readable in tests."""
+    idx = df.index[df["timestamp"] == ts]
+    assert len(idx) == 1, f"no candle at {ts}"
+    for key, value in values.items():
+        df.loc[idx, key] = value
+    return df
+
+
+class TableExchange:
+    """A get_candles over a DataFrame (count-based: the first `limit` candles at/after since),
+    recording every call so tests can assert what the engine asked for."""
+
+    def __init__(self, df: pd.DataFrame):
+        self.df = df.sort_values("timestamp").reset_index(drop=True)
+        self.calls: list[tuple[str, str, int, int]] = []
+
+    def __call__(self, symbol: str, interval: str, since: datetime, limit: int) -> pd.DataFrame:
+        since_ms = int(since.timestamp() * 1000)
+        self.calls.append((symbol, interval, since_ms, limit))
+        ts = self.df["timestamp"].to_numpy()
+        i = int(np.searchsorted(ts, since_ms))
+        return self.df.iloc[i : i + limit]
+
+
+def register_table(df: pd.DataFrame, name: str = "x") -> TableExchange:
+    exchange = TableExchange(df)
+    farm.add_exchange(name, exchange)
+    return exchange
+
+
+def run(symbol: str = "A", strategy: str = "s", exchange: str = "x", frame: str = "f") -> list:
+    return list(farm.Backtest.run(symbol, strategy_name=strategy, exchange_name=exchange, frame_name=frame))
+
+
+def minutes(ms_values: Sequence[int]) -> list[int]:
+    """Timestamps as minutes after T0 (readable assertions)."""
+    return [(v - T0) // MIN for v in ms_values]
