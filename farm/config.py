@@ -22,28 +22,35 @@ class EngineConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
 
-    schedule_await_minutes: int = 120
-    avg_price_candles_count: int = 5
+    schedule_await_minutes: int | float = 120
+    avg_price_candles_count: int | float = 5
     percent_slippage: float = 0.1
     percent_fee: float = 0.1
     min_takeprofit_distance_percent: float = 0.5
     min_stoploss_distance_percent: float = 0.5
     max_stoploss_distance_percent: float = 20
-    max_signal_lifetime_minutes: int = 1440
+    max_signal_lifetime_minutes: int | float = 1440
     max_signal_generation_seconds: float = 180
-    get_candles_retry_count: int = 3
-    get_candles_retry_delay_ms: int = 5000
+    get_candles_retry_count: int | float = 3
+    get_candles_retry_delay_ms: int | float = 5000
     get_candles_price_anomaly_threshold_factor: float = 1000
-    get_candles_min_candles_for_median: int = 5
+    get_candles_min_candles_for_median: int | float = 5
     report_show_signal_note: bool = False
     # Extensions of this project (not in the reference):
     base_interval: str = "1m"
     """Interval of the candles used for VWAP and fast-forward (the reference hard-codes 1m)."""
-    report_max_rows: int = 250
+    report_max_rows: int | float = 250
     """Rows rendered in a report table (D8: statistics always cover every signal)."""
-    candle_page_limit: int = 1000
+    candle_page_limit: int | float = 1000
     """How many candles one call to an exchange's `get_candles` asks for when the engine pages."""
 
+
+INTEGER_FIELDS = (
+    "schedule_await_minutes", "avg_price_candles_count", "max_signal_lifetime_minutes",
+    "get_candles_retry_count", "get_candles_retry_delay_ms", "get_candles_min_candles_for_median",
+    "report_max_rows", "candle_page_limit",
+)
+"""Typed `int | float` so a fraction reaches the §1.2 check ("must be a positive integer")."""
 
 _DEFAULTS = EngineConfig()
 _current: EngineConfig = _DEFAULTS
@@ -133,8 +140,11 @@ def set_config(*, unsafe: bool = False, **fields: Any) -> EngineConfig:
                 "GLOBAL_CONFIG validation failed:\n"
                 + "\n".join(f"  {i}. {p}" for i, p in enumerate(problems, 1))
             )
-    _current = candidate
-    return candidate
+    # Whole numbers given as floats (60.0) are stored as ints; fractions only pass with `unsafe`.
+    _current = candidate.model_copy(
+        update={name: int(getattr(candidate, name)) for name in INTEGER_FIELDS if _is_int(getattr(candidate, name))}
+    )
+    return _current
 
 
 def get_config() -> EngineConfig:

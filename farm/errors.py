@@ -38,6 +38,10 @@ class CandleDataError(FarmError, ValueError):
     """Candles that are malformed, anomalous, unsorted or missing."""
 
 
+class NoCandlesError(CandleDataError):
+    """No closed base candle in the VWAP window: a gap in the data (or before its start)."""
+
+
 class ContextError(FarmError, RuntimeError):
     """A context helper (get_candles, get_date, ...) called outside a running strategy."""
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 from farm.errors import CandleDataError
-from farm.models import CandleArrays
+from farm.models import CandleArrays, iso_ms
 
 
-def check_candles(arrays: CandleArrays, *, factor: float, min_for_median: int, where: str) -> None:
+def check_candles(arrays: CandleArrays, *, factor: float, min_for_median: int, where: str) -> dict[int, str]:
+    """Raise on what makes the page unusable (ordering, no reference price); return the bad
+    candles as {open time: message} so only windows that touch them fail, as in the reference
+    (which checks each requested window, not a whole page)."""
     n = len(arrays)
     if n == 0:
-        return
+        return {}
+    _check_order(arrays, where)
     ohlc = np.stack([arrays.open, arrays.high, arrays.low, arrays.close], axis=1)
     positive = ohlc[ohlc > 0]
     if n >= min_for_median:
@@ -31,25 +35,26 @@ def check_candles(arrays: CandleArrays, *, factor: float, min_for_median: int, w
     nonpositive = (ohlc <= 0).any(axis=1) | (arrays.volume < 0)
     low_price = (ohlc < threshold).any(axis=1)
     bad = invalid | nonpositive | low_price
-    if bad.any():
-        i = int(np.argmax(bad))
+    problems: dict[int, str] = {}
+    for i in np.flatnonzero(bad).tolist():
         o, h, lo, c = (float(x) for x in ohlc[i])
+        at = f"open time {iso_ms(int(arrays.timestamp[i]))}"
         if invalid[i]:
-            raise CandleDataError(
-                f"{where}: candle[{i}] has invalid numeric values "
-                f"(open={o}, high={h}, low={lo}, close={c}, volume={float(arrays.volume[i])})"
-            )
-        if nonpositive[i]:
-            raise CandleDataError(
-                f"{where}: candle[{i}] has zero or negative values "
-                f"(open={o}, high={h}, low={lo}, close={c}, volume={float(arrays.volume[i])})"
-            )
-        raise CandleDataError(
-            f"{where}: candle[{i}] has anomalously low price: OHLC=[{o}, {h}, {lo}, {c}], "
-            f"reference={reference}, threshold={threshold}"
-        )
+            message = (f"{where}: candle[{i}] has invalid numeric values "
+                       f"(open={o}, high={h}, low={lo}, close={c}, volume={float(arrays.volume[i])}; {at})")
+        elif nonpositive[i]:
+            message = (f"{where}: candle[{i}] has zero or negative values "
+                       f"(open={o}, high={h}, low={lo}, close={c}, volume={float(arrays.volume[i])}; {at})")
+        else:
+            message = (f"{where}: candle[{i}] has anomalously low price: OHLC=[{o}, {h}, {lo}, {c}], "
+                       f"reference={reference}, threshold={threshold} ({at})")
+        problems[int(arrays.timestamp[i])] = message
+    return problems
 
+
+def _check_order(arrays: CandleArrays, where: str) -> None:
     ts = arrays.timestamp
+    n = len(ts)
     if n > 1:
         steps = np.diff(ts)
         if (steps <= 0).any():

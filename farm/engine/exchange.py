@@ -18,7 +18,7 @@ import pandas as pd
 
 from farm.config import get_config
 from farm.engine.anomaly import check_candles
-from farm.errors import CandleDataError, FarmError
+from farm.errors import CandleDataError, FarmError, NoCandlesError
 from farm.intervals import CANDLE_INTERVALS, MINUTE_MS, interval_ms
 from farm.models import CANDLE_FIELDS, CandleArrays, Candles
 from farm.schemas import ExchangeSchema
@@ -65,6 +65,9 @@ class CandleSeries:
         self.covered_hi = 0
         self.prefetch_until = 0
         """A hint from the run: extend forward at least this far when extending at all."""
+        self.bad: dict[int, str] = {}
+        """Open time → problem, for candles that failed the checks (used only if touched)."""
+        self._bad_ts = np.empty(0, dtype=np.int64)
         self._tpv_arr = np.empty(0, dtype=np.float64)
         self._tpv: list[float] = []
         self._vol: list[float] = []
@@ -109,8 +112,11 @@ class CandleSeries:
         pages: list[CandleArrays] = []
         since = start
         while since < end:
-            page = self.client.fetch(self.symbol, self.interval, since, limit)
+            page, problems = self.client.fetch_checked(self.symbol, self.interval, since, limit)
             page = _slice_from(page, since)
+            if problems:
+                self.bad.update(problems)
+                self._bad_ts = np.array(sorted(self.bad), dtype=np.int64)
             if len(page) == 0:
                 since += limit * self.step
                 continue
@@ -129,11 +135,24 @@ class CandleSeries:
     # -- reading ---------------------------------------------------------------------------
 
     def index_range(self, lo: int, hi: int) -> tuple[int, int]:
-        """Indices of candles with open time in `[lo, hi)` (loads what is missing)."""
+        """Indices of candles with open time in `[lo, hi)` (loads what is missing); raises if
+        one of them failed the candle checks."""
         if not (self.covered_lo <= lo and hi <= self.covered_hi):
             self.ensure(lo, hi)
         ts = self.arrays.timestamp
-        return int(ts.searchsorted(lo)), int(ts.searchsorted(hi))
+        i0, i1 = int(ts.searchsorted(lo)), int(ts.searchsorted(hi))
+        if len(self._bad_ts):
+            self.check_clean(i0, i1)
+        return i0, i1
+
+    def check_clean(self, i0: int, i1: int) -> None:
+        """Raise the problem of the first bad candle among `[i0, i1)`, if any."""
+        if not len(self._bad_ts) or i1 <= i0:
+            return
+        ts = self.arrays.timestamp
+        k = int(self._bad_ts.searchsorted(ts[i0]))
+        if k < len(self._bad_ts) and self._bad_ts[k] <= ts[i1 - 1]:
+            raise CandleDataError(self.bad[int(self._bad_ts[k])])
 
     def vwap(self, i0: int, i1: int) -> float:
         """VWAP of candles `[i0, i1)`: Σ(typical·volume)/Σvolume, or the mean close if no volume
@@ -158,6 +177,7 @@ class CandleSeries:
         `(ts_j − n·step, ts_j]`, i.e. the "current price" once candle `j` has closed."""
         ts = self.arrays.timestamp
         i0 = int(ts.searchsorted(int(ts[j]) - (n - 1) * self.step))
+        self.check_clean(i0, j + 1)
         return self.vwap(i0, j + 1)
 
     def vwaps_ending(self, i0: int, i1: int, n: int) -> np.ndarray:
@@ -166,6 +186,8 @@ class CandleSeries:
         a = self.arrays
         idx = np.arange(i0, i1)
         lo = a.timestamp.searchsorted(a.timestamp[i0:i1] - (n - 1) * self.step)
+        if len(idx):
+            self.check_clean(int(lo[0]), i1)
         s_pv = np.zeros(len(idx))
         s_v = np.zeros(len(idx))
         s_c = np.zeros(len(idx))
@@ -231,7 +253,16 @@ class ExchangeClient:
         return s
 
     def fetch(self, symbol: str, interval: str, since_ms: int, limit: int) -> CandleArrays:
-        """One request, attempted up to `get_candles_retry_count` times (SPEC §3.2)."""
+        """One request that must be clean (SPEC §3.2): a bad candle raises."""
+        arrays, problems = self.fetch_checked(symbol, interval, since_ms, limit)
+        if problems:
+            raise CandleDataError(next(iter(problems.values())))
+        return arrays
+
+    def fetch_checked(self, symbol: str, interval: str, since_ms: int, limit: int) -> tuple[CandleArrays, dict[int, str]]:
+        """One request, attempted up to `get_candles_retry_count` times (SPEC §3.2). A page whose
+        candles still fail the checks after the last attempt is kept with those candles marked,
+        so the failure surfaces exactly where a window or a signal touches them."""
         cfg = get_config()
         attempts = cfg.get_candles_retry_count
         where = f"exchange {self.name} {symbol} {interval}"
@@ -242,7 +273,7 @@ class ExchangeClient:
                 self.fetch_calls += 1
                 raw = self.schema.get_candles(symbol, interval, since, limit)
                 arrays = arrays_from_raw(raw, where)
-                check_candles(
+                problems = check_candles(
                     arrays,
                     factor=cfg.get_candles_price_anomaly_threshold_factor,
                     min_for_median=cfg.get_candles_min_candles_for_median,
@@ -253,10 +284,15 @@ class ExchangeClient:
                 log.warning("get_candles attempt %d/%d failed: %s", attempt + 1, attempts, exc)
                 self._sleep(cfg.get_candles_retry_delay_ms / 1000)
                 continue
+            if problems:
+                log.warning("get_candles attempt %d/%d: %s", attempt + 1, attempts, next(iter(problems.values())))
+                self._sleep(cfg.get_candles_retry_delay_ms / 1000)
+                if attempt + 1 < attempts:
+                    continue
             on_data = self.schema.callbacks.get("on_candle_data")
             if on_data is not None:
                 on_data(symbol, interval, since, limit, Candles(arrays))
-            return arrays
+            return arrays, problems
         if last_error is None:
             raise FarmError(f"{where}: get_candles_retry_count is 0, no attempt was made")
         if isinstance(last_error, FarmError):
@@ -282,7 +318,7 @@ class ExchangeClient:
         s = self.series(symbol, cfg.base_interval)
         i0, i1 = s.index_range(when - cfg.avg_price_candles_count * s.step, when)
         if i1 <= i0:
-            raise CandleDataError(
+            raise NoCandlesError(
                 f"no candles data for {symbol} on exchange {self.name} in the "
                 f"{cfg.avg_price_candles_count} {cfg.base_interval} candles before {_iso(when)}"
             )

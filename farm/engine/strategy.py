@@ -20,7 +20,7 @@ from farm.engine.pnl import compute_pnl
 from farm.engine.risk import MergedRisk, NoRisk, RiskRuntime
 from farm.engine.signals import build_row, dto_to_dict
 from farm.engine.timeout import GuardedCall
-from farm.errors import FarmError
+from farm.errors import FarmError, NoCandlesError
 from farm.intervals import MINUTE_MS, SIGNAL_INTERVALS
 from farm.models import (
     ActiveResult,
@@ -84,6 +84,8 @@ class StrategyRuntime:
         self.stopped = False
         self.last_generation: int | None = None
         self.partials: dict[str, PartialState] = {}
+        self.gap_ticks = 0
+        """Ticks skipped because the data had no candle in the VWAP window."""
         self.partial_events: list[tuple[str, PartialEvent]] = []
         """Every milestone of this run, in order (the Partial report reads them)."""
 
@@ -138,9 +140,12 @@ class StrategyRuntime:
             return self._finish(ScheduledResult(signal=row, current_price=price, **self._names()))
         return self._open(row, t)
 
-    def _idle(self, t: int, price: float | None) -> IdleResult:
+    def _idle(self, t: int, price: float | None) -> IdleResult | None:
         if price is None:
-            price = self._price(t)
+            try:
+                price = self._price(t)
+            except NoCandlesError:
+                return None  # a gap: no price, so no idle record (observed or not)
         if self._on_idle is not None:
             self._on_idle(self.symbol, price, self.backtest)
         return self._finish(IdleResult(current_price=price, **self._names()))
@@ -162,6 +167,12 @@ class StrategyRuntime:
             return None
         try:
             price = self._price(t)
+        except NoCandlesError:
+            # A gap in the data: no price, so no trade is possible and get_signal is not asked.
+            # Not an error of the strategy (real data has minutes without trades).
+            self.gap_ticks += 1
+            return None
+        try:
             cfg = get_config()
             raw = self.call(
                 cfg.max_signal_generation_seconds,
@@ -344,6 +355,7 @@ class StrategyRuntime:
             if start >= len(ts):
                 return None
             timeout_index = int(ts.searchsorted(timeout_at))
+            series.check_clean(start, min(timeout_index + 1, len(ts)))
             scan = lifecycle.scan_scheduled(
                 row.position, row.price_open, row.price_stop_loss, ts, series.arrays.high, series.arrays.low,
                 start, timeout_index,
@@ -388,6 +400,7 @@ class StrategyRuntime:
             end -= 1  # the last available candle plays the role
             if end < anchor:
                 return None
+        series.check_clean(check_start, end + 1)
         scan_p = lifecycle.scan_pending(
             row.position, row.price_take_profit, row.price_stop_loss, series.arrays.high, series.arrays.low,
             check_start, end,

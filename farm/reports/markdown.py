@@ -7,38 +7,19 @@ formatted like JavaScript's `toFixed` (ties away from zero), not like Python's `
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
-from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import TypeVar
 
+from farm.engine.jsfmt import fixed
 from farm.models import iso_ms
 
 NA = "N/A"
 
 T = TypeVar("T")
 
-# Enough digits for any double written out in fixed notation (max ~1.8e308 plus decimals).
-_DECIMAL = Context(prec=400)
-
-
 def to_fixed(x: float, digits: int) -> str:
-    """JavaScript `Number.prototype.toFixed`: the exact binary value, halves away from zero.
-
-    Python's `f"{0.125:.2f}"` gives `0.12`; the reference prints `0.13`. `-0` prints as
-    `0.00` as in JavaScript; NaN and infinities print as JavaScript spells them, and from
-    1e21 on JavaScript switches to exponent notation (`1e+21`), which `repr` matches.
-    """
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    if abs(x) >= 1e21:
-        return repr(float(x))
-    if x == 0:
-        x = 0.0  # drop the sign of -0
-    quantum = Decimal(1).scaleb(-digits)
-    return f"{Decimal(x).quantize(quantum, rounding=ROUND_HALF_UP, context=_DECIMAL):f}"
+    """JavaScript `Number.prototype.toFixed` (ties away from zero, `-0` as `0.00`)."""
+    return fixed(x, digits)
 
 
 def num(x: float | None, digits: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextvars import Token
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
     frame_list = frames.tolist()
     run_started = time.perf_counter()
     i = 0
-    token = _current.set(ctx)
+    token: Token[RunContext | None] | None = _current.set(ctx)
     try:
         while i < total:
             if progress.has_listeners:
@@ -137,6 +138,9 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
             t = frame_list[i]
             try:
                 result = runtime.tick(t)
+                if result is not None:
+                    # A listener that raises fails this tick, like any other tick error (§15).
+                    _emit(result, channel_bt, channel_all, runtime)
             except Exception as exc:  # noqa: BLE001
                 runtime.report_error(exc, t, "tick")
                 i += 1
@@ -153,7 +157,6 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
                 perf.record("backtest_timeframe", time.perf_counter() - frame_started)
                 i += 1
                 continue
-            _emit(result, channel_bt, channel_all, runtime)
             action = result.action
             if action == "idle" and runtime.stopped:
                 break
@@ -161,6 +164,8 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
                 signal_started = time.perf_counter()
                 try:
                     outcome = runtime.fast_forward()
+                    if outcome is not None:
+                        _emit(outcome, channel_bt, channel_all, runtime)
                 except Exception as exc:  # noqa: BLE001
                     runtime.report_error(exc, t, "fast-forward")
                     i += 1
@@ -168,7 +173,6 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
                 if outcome is None:
                     i += 1
                     continue
-                _emit(outcome, channel_bt, channel_all, runtime)
                 perf.record("backtest_signal", time.perf_counter() - signal_started)
                 if outcome.action == "active":
                     i += 1
@@ -177,6 +181,7 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
                     while i < total and frame_list[i] <= closed_at:  # D2
                         i += 1
                 _current.reset(token)
+                token = None
                 yield outcome
                 token = _current.set(ctx)
                 if runtime.stopped:
@@ -188,10 +193,8 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
             progress.emit(BacktestProgress(total_frames=total, processed_frames=total, progress=1.0, **names))
         perf.record("backtest_total", time.perf_counter() - run_started)
     finally:
-        try:
+        if token is not None:  # None while suspended at a yield (the caller's context is back)
             _current.reset(token)
-        except ValueError:
-            pass
 
 
 def _emit(result: Any, channel_bt: events.Channel[Any], channel_all: events.Channel[Any],

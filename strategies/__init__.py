@@ -1,0 +1,22 @@
+"""Example strategies users copy: one per module, each registering itself with `register()`.
+
+Import a module to register its strategy (workers do this through FARM_IMPORTS):
+
+    import strategies.sma_cross          # registers "sma_cross"
+    farm.grid("sma_cross", fast=[5, 10], slow=[50, 100])
+"""
+
+from __future__ import annotations
+
+import importlib
+
+EXAMPLES = ("strategies.sma_cross", "strategies.mean_reversion", "strategies.breakout_retest")
+
+
+def register_all() -> list[str]:
+    """Register every example (again, after `farm.clear_registry()`); returns their names."""
+    names = []
+    for module_name in EXAMPLES:
+        module = importlib.import_module(module_name)
+        names.append(module.register().strategy_name)
+    return names

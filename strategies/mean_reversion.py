@@ -1,0 +1,52 @@
+"""Mean reversion: fade a close outside the Bollinger band, take profit back at the mean.
+
+Long below the lower band, short above the upper one; the stop sits as far beyond the entry
+as the target is inside it (reward/risk 1), within the engine's distance limits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import farm
+
+NAME = "mean_reversion"
+PARAMS = {"window": 96, "width": 3.0, "min_move_pct": 1.5, "max_move_pct": 10.0, "lifetime": 480}
+
+
+def get_signal(
+    symbol: str, when: datetime, *, window: int, width: float, min_move_pct: float, max_move_pct: float,
+    lifetime: int,
+) -> dict | None:
+    candles = farm.get_candles(symbol, farm.get_config().base_interval, window)
+    if len(candles) < window:
+        return None
+    close = candles.close
+    mean = float(close.mean())
+    band = width * float(close.std())
+    last = float(close[-1])
+    if band <= 0 or abs(last - mean) <= band:
+        return None
+    price = farm.get_average_price(symbol)
+    # Aim back at the mean, but never closer than the minimum move the fees allow.
+    # and never further than the stop-loss limit allows.
+    move = min(max(abs(mean - price), price * min_move_pct / 100), price * max_move_pct / 100)
+    position = "long" if last < mean else "short"
+    sign = 1 if position == "long" else -1
+    return {
+        "position": position,
+        "price_take_profit": price + sign * move,
+        "price_stop_loss": price - sign * move,
+        "minute_estimated_time": lifetime,
+        "note": f"close {last:.8g} outside the {width}-sigma band around {mean:.8g}",
+    }
+
+
+def register() -> farm.schemas.StrategySchema:
+    existing = {s.strategy_name: s for s in farm.list_strategies()}
+    if NAME in existing:
+        return existing[NAME]
+    return farm.add_strategy(NAME, "5m", get_signal, params=PARAMS, note=__doc__.splitlines()[0])
+
+
+register()
