@@ -38,6 +38,7 @@ from farm.errors import (
     DuplicateError,
     FarmError,
     NotFoundError,
+    SchemaError,
     SignalTimeoutError,
     SignalValidationError,
 )
@@ -92,7 +93,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ActiveResult", "Backtest", "CancelledResult", "Candle", "CandleDataError", "Candles", "ClosedResult",
     "ConfigError", "ContextError", "DuplicateError", "FarmError", "IdleResult", "NotFoundError",
-    "OpenedResult", "Partial", "Performance", "PnL", "Schedule", "ScheduledResult", "SignalDto", "SignalRow", "SignalTimeoutError",
+    "OpenedResult", "Partial", "Performance", "PnL", "Schedule", "ScheduledResult", "SignalDto", "SignalRow", "SchemaError", "SignalTimeoutError",
     "SignalValidationError", "__version__", "add_exchange", "add_frame", "add_optimizer", "add_risk",
     "add_sizing", "add_strategy", "add_walker", "clear_registry", "emitters", "format_price",
     "format_quantity", "get_average_price", "get_candles", "get_config", "get_date", "get_default_config",

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from farm import context, registry
+from farm.errors import SchemaError
 from farm.models import Candles, ms_to_datetime
 from farm.schemas import (
     ExchangeSchema,
@@ -21,6 +24,21 @@ from farm.schemas import (
 
 # ---- registration ------------------------------------------------------------------------
 
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+
+def _make(cls: type[SchemaT], **fields: Any) -> SchemaT:
+    """Build a schema; a shape problem is a `farm.SchemaError` naming each bad field."""
+    try:
+        return cls(**fields)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            message = str(err["msg"]).removeprefix("Value error, ")
+            loc = ".".join(str(x) for x in err["loc"])
+            problems.append(f"{loc}: {message}" if loc else message)
+        raise SchemaError("; ".join(problems)) from None
+
 
 def add_exchange(
     exchange_name: str,
@@ -31,9 +49,14 @@ def add_exchange(
     note: str | None = None,
 ) -> ExchangeSchema:
     return registry.exchanges.add(
-        ExchangeSchema(
-            exchange_name=exchange_name, get_candles=get_candles, format_price=format_price,
-            format_quantity=format_quantity, callbacks=callbacks, note=note,
+        _make(
+            ExchangeSchema,
+            exchange_name=exchange_name,
+            get_candles=get_candles,
+            format_price=format_price,
+            format_quantity=format_quantity,
+            callbacks=callbacks,
+            note=note,
         )
     )
 
@@ -47,9 +70,14 @@ def add_frame(
     note: str | None = None,
 ) -> FrameSchema:
     return registry.frames.add(
-        FrameSchema(
-            frame_name=frame_name, interval=interval, start_date=start_date, end_date=end_date,
-            callbacks=callbacks, note=note,
+        _make(
+            FrameSchema,
+            frame_name=frame_name,
+            interval=interval,
+            start_date=start_date,
+            end_date=end_date,
+            callbacks=callbacks,
+            note=note,
         )
     )
 
@@ -67,10 +95,17 @@ def add_strategy(
 ) -> StrategySchema:
     """Register a strategy; its risks are checked to exist (SPEC §2: validating a strategy
     validates every risk it references)."""
-    schema = StrategySchema(
-        strategy_name=strategy_name, interval=interval, get_signal=get_signal, signals=signals,
-        callbacks=callbacks, risk_name=risk_name, risk_list=list(risk_list or []),
-        params=dict(params or {}), note=note,
+    schema = _make(
+        StrategySchema,
+        strategy_name=strategy_name,
+        interval=interval,
+        get_signal=get_signal,
+        signals=signals,
+        callbacks=callbacks,
+        risk_name=risk_name,
+        risk_list=list(risk_list or []),
+        params=dict(params or {}),
+        note=note,
     )
     return registry.strategies.add(schema)
 
@@ -79,7 +114,13 @@ def add_risk(
     risk_name: str, validations: Iterable[Any] | None = None, callbacks: Any = None, note: str | None = None
 ) -> RiskSchema:
     return registry.risks.add(
-        RiskSchema(risk_name=risk_name, validations=list(validations or []), callbacks=callbacks, note=note)
+        _make(
+            RiskSchema,
+            risk_name=risk_name,
+            validations=list(validations or []),
+            callbacks=callbacks,
+            note=note,
+        )
     )
 
 
@@ -96,11 +137,18 @@ def add_sizing(
     note: str | None = None,
 ) -> SizingSchema:
     return registry.sizings.add(
-        SizingSchema(
-            sizing_name=sizing_name, method=method, risk_percentage=risk_percentage,
-            kelly_multiplier=kelly_multiplier, atr_multiplier=atr_multiplier,
-            max_position_percentage=max_position_percentage, min_position_size=min_position_size,
-            max_position_size=max_position_size, callbacks=callbacks, note=note,
+        _make(
+            SizingSchema,
+            sizing_name=sizing_name,
+            method=method,
+            risk_percentage=risk_percentage,
+            kelly_multiplier=kelly_multiplier,
+            atr_multiplier=atr_multiplier,
+            max_position_percentage=max_position_percentage,
+            min_position_size=min_position_size,
+            max_position_size=max_position_size,
+            callbacks=callbacks,
+            note=note,
         )
     )
 
@@ -115,9 +163,15 @@ def add_walker(
     note: str | None = None,
 ) -> WalkerSchema:
     return registry.walkers.add(
-        WalkerSchema(
-            walker_name=walker_name, exchange_name=exchange_name, frame_name=frame_name,
-            strategies=list(strategies), metric=metric, callbacks=callbacks, note=note,
+        _make(
+            WalkerSchema,
+            walker_name=walker_name,
+            exchange_name=exchange_name,
+            frame_name=frame_name,
+            strategies=list(strategies),
+            metric=metric,
+            callbacks=callbacks,
+            note=note,
         )
     )
 
@@ -133,9 +187,16 @@ def add_optimizer(
     note: str | None = None,
 ) -> OptimizerSchema:
     return registry.optimizers.add(
-        OptimizerSchema(
-            optimizer_name=optimizer_name, range_train=range_train, range_test=range_test, source=source,
-            get_prompt=get_prompt, template=template, callbacks=callbacks, note=note,
+        _make(
+            OptimizerSchema,
+            optimizer_name=optimizer_name,
+            range_train=range_train,
+            range_test=range_test,
+            source=source,
+            get_prompt=get_prompt,
+            template=template,
+            callbacks=callbacks,
+            note=note,
         )
     )
 
@@ -235,8 +296,8 @@ class _Forward(logging.Handler):
         if isinstance(self.target, logging.Logger):
             self.target.log(record.levelno, message)
             return
-        name = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn"}.get(record.levelno, "log")
+        name = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn"}.get(
+            record.levelno, "log"
+        )
         fn = getattr(self.target, name, None) or getattr(self.target, "warning", None) or self.target.log
         fn(message)
-
-

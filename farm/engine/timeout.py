@@ -21,7 +21,7 @@ from farm.errors import SignalTimeoutError
 
 
 class _Watch:
-    __slots__ = ("thread_id", "started", "timeout", "active", "message")
+    __slots__ = ("thread_id", "started", "timeout", "active", "message", "fired")
 
     def __init__(self, thread_id: int):
         self.thread_id = thread_id
@@ -29,6 +29,7 @@ class _Watch:
         self.timeout = 0.0
         self.active = False
         self.message = ""
+        self.fired = False
 
 
 class _Watchdog:
@@ -62,6 +63,7 @@ class _Watchdog:
                 with self._lock:
                     if w.active and w.timeout > 0 and now - w.started >= w.timeout:
                         w.active = False
+                        w.fired = True
                         exc = type(
                             "SignalTimeoutError", (SignalTimeoutError,), {"__init__": _fixed_message(w.message)}
                         )
@@ -103,8 +105,12 @@ class GuardedCall:
         try:
             result = self.fn(*args, **self.params)
         finally:
-            with _watchdog._lock:
-                watch.active = False
+            watch.active = False  # no lock on the hot path: a late injection is cancelled below
+            if watch.fired:
+                with _watchdog._lock:
+                    watch.fired = False
+                    # The watchdog may have raced the return: drop an exception still pending.
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(watch.thread_id), None)
         if time.monotonic() - started >= timeout:
             raise SignalTimeoutError(message)
         return result

@@ -51,24 +51,28 @@ registry.on_clear(_reset)
 
 
 class _Perf:
-    """Performance samples: kept compact per frame, turned into records when read or listened."""
+    """Performance samples, stored compactly per frame (a record per frame would cost more than
+    the frame); records are built when read, or at once for a live listener."""
 
     def __init__(self, symbol: str, strategy_name: str, exchange_name: str):
-        self.key = (symbol, strategy_name)
         self.names = {"symbol": symbol, "strategy_name": strategy_name, "exchange_name": exchange_name}
         self.previous: int | None = None
-        self.store = storages.performance[self.key]
+        self.store = storages.performance[(symbol, strategy_name)]
 
     def record(self, metric_type: str, duration_s: float) -> None:
         now = int(time.time() * 1000)
-        event = PerformanceEvent.model_construct(
-            timestamp=now, previous_timestamp=self.previous, metric_type=metric_type,
-            duration=duration_s * 1000, backtest=True, **self.names,
-        )
+        self.store.append((metric_type, duration_s * 1000, now, self.previous, self.names))
         self.previous = now
-        self.store.append(event)
         if events.performance.has_listeners:
-            events.performance.emit(event)
+            events.performance.emit(performance_event(self.store[-1]))
+
+
+def performance_event(sample: tuple[str, float, int, int | None, dict[str, str]]) -> PerformanceEvent:
+    metric_type, duration, timestamp, previous, names = sample
+    return PerformanceEvent(
+        timestamp=timestamp, previous_timestamp=previous, metric_type=metric_type, duration=duration,
+        backtest=True, **names,
+    )
 
 
 def validate_names(strategy_name: str, exchange_name: str, frame_name: str | None) -> Any:
@@ -84,6 +88,7 @@ def validate_names(strategy_name: str, exchange_name: str, frame_name: str | Non
 def run_backtest(symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> Iterator[Any]:
     """Yield closed and cancelled results (and `active` in the reference's edge path)."""
     schema = validate_names(strategy_name, exchange_name, frame_name)
+    strategy_name = schema.strategy_name  # a variant spelled another way keeps one storage
     key = (symbol, strategy_name)
     storages.backtest.pop(key, None)
     storages.schedule.pop(key, None)
@@ -112,7 +117,8 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
     total = len(frames)
     if total:
         # One bulk load of the base candles the whole run needs, instead of a page per tick.
-        series.prefetch_until = int(frames[-1]) + (cfg.schedule_await_minutes + cfg.max_signal_lifetime_minutes) * MINUTE_MS
+        # (signals reaching further load what they need themselves).
+        series.prefetch_until = int(frames[-1]) + (cfg.schedule_await_minutes + 1440) * MINUTE_MS
         token = _current.set(ctx)
         try:
             series.ensure(int(frames[0]) - cfg.avg_price_candles_count * series.step, int(frames[-1]) + series.step)
@@ -174,6 +180,7 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
                     i += 1
                     continue
                 perf.record("backtest_signal", time.perf_counter() - signal_started)
+                perf.record("backtest_timeframe", time.perf_counter() - frame_started)
                 if outcome.action == "active":
                     i += 1
                 else:
@@ -264,7 +271,7 @@ class BacktestFacade:
     def get_data(self, symbol: str, strategy_name: str) -> Any:
         from farm.stats import backtest_statistics
 
-        registry.get_strategy(strategy_name, source="Backtest.get_data")
+        strategy_name = registry.get_strategy(strategy_name, source="Backtest.get_data").strategy_name
         return backtest_statistics(storages.backtest.get((symbol, strategy_name), []))
 
     def get_report(self, symbol: str, strategy_name: str) -> str:

@@ -12,17 +12,19 @@ from farm.reports.files import write_report
 from farm.run.storage import storages
 
 
-def _check(strategy_name: str, where: str) -> None:
+def _check(strategy_name: str, where: str) -> str:
+    """Validate the strategy and its risks; return its canonical name (variants)."""
     schema = registry.get_strategy(strategy_name, source=where)
     for risk_name in schema.risk_names:
         registry.risks.get(risk_name, source=where)
+    return schema.strategy_name
 
 
 class ScheduleFacade:
     def get_data(self, symbol: str, strategy_name: str) -> Any:
         from farm.stats import schedule_entry, schedule_statistics
 
-        _check(strategy_name, "Schedule.get_data")
+        strategy_name = _check(strategy_name, "Schedule.get_data")
         entries = [e for e in map(schedule_entry, storages.schedule.get((symbol, strategy_name), [])) if e]
         return schedule_statistics(entries)
 
@@ -41,10 +43,12 @@ class ScheduleFacade:
 
 class PerformanceFacade:
     def get_data(self, symbol: str, strategy_name: str) -> Any:
+        from farm.run.backtest import performance_event
         from farm.stats import performance_statistics
 
-        _check(strategy_name, "Performance.get_data")
-        return performance_statistics(strategy_name, list(storages.performance.get((symbol, strategy_name), [])))
+        strategy_name = _check(strategy_name, "Performance.get_data")
+        samples = storages.performance.get((symbol, strategy_name), [])
+        return performance_statistics(strategy_name, [performance_event(s) for s in samples])
 
     def get_report(self, symbol: str, strategy_name: str) -> str:
         from farm.reports.performance import render_performance_report
@@ -59,7 +63,7 @@ class PartialFacade:
     def get_data(self, symbol: str, strategy_name: str) -> Any:
         from farm.stats import partial_entry, partial_statistics
 
-        _check(strategy_name, "Partial.get_data")
+        strategy_name = _check(strategy_name, "Partial.get_data")
         entries = [partial_entry(e, kind) for kind, e in storages.partial.get((symbol, strategy_name), [])]
         return partial_statistics(entries)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from farm import registry
-from farm.models import CancelledResult, ClosedResult, PartialEvent, PerformanceEvent
+from farm.models import CancelledResult, ClosedResult, PartialEvent
 
 Key = tuple[str, str]  # (symbol, strategy_name)
 
@@ -25,9 +25,10 @@ class Storages:
     schedule: dict[Key, list[Any]] = field(default_factory=lambda: defaultdict(list))
     """Scheduled / opened-after-waiting / cancelled results in order."""
     partial: dict[Key, list[tuple[str, PartialEvent]]] = field(default_factory=lambda: defaultdict(list))
-    performance: dict[Key, deque[PerformanceEvent]] = field(
+    performance: dict[Key, deque[tuple[Any, ...]]] = field(
         default_factory=lambda: defaultdict(lambda: deque(maxlen=PERFORMANCE_CAP))
     )
+    """Compact samples (metric type, duration ms, timestamp, previous timestamp, names)."""
     heat: dict[str, dict[str, list[ClosedResult]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     """strategy → symbol → closed results, both modes, never cleared by runs (reference)."""
     risk: dict[Key, list[Any]] = field(default_factory=lambda: defaultdict(list))

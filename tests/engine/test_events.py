@@ -317,12 +317,6 @@ def test_performance_metric_types(world):
         assert (p.symbol, p.strategy_name, p.exchange_name, p.backtest) == ("A", "s", "x", True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a frame iteration that produced a signal records backtest_signal but no "
-    "backtest_timeframe (the loop `continue`s after the yield); SPEC §5.9/§15 emit "
-    "backtest_timeframe for every completed frame iteration",
-)
 def test_every_completed_frame_iteration_records_backtest_timeframe(world):
     progress: list = []
     perf: list = []

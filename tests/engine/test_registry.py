@@ -411,12 +411,6 @@ def test_clear_registry_forgets_variants(recording_world):
         run(strategy=name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a non-canonical variant spelling resolves, but Backtest.run clears the report "
-    "storage under the name as passed while results are recorded under the canonical name, so "
-    "rerunning accumulates (get_data(canonical) counts both runs) and get_data(as passed) is empty",
-)
 def test_non_canonical_variant_spelling_keeps_reports_consistent():
     farm.set_config(get_candles_retry_delay_ms=0)
     register_table(flat_candles(T0, 60))
