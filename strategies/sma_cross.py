@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import numpy as np
-
 import farm
 
 NAME = "sma_cross"
@@ -22,7 +20,7 @@ def get_signal(
     if len(candles) < slow + 1:
         return None  # not enough history yet (or a gap in it)
     # One cumulative sum gives all four averages (now and one candle ago) in O(1) numpy calls.
-    cs = np.cumsum(candles.close)
+    cs = candles.close.cumsum()
     fast_now = (cs[-1] - cs[-1 - fast]) / fast
     fast_prev = (cs[-2] - cs[-2 - fast]) / fast
     slow_now = (cs[-1] - cs[0]) / slow

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +70,9 @@ class CandleSeries:
         """Open time → problem, for candles that failed the checks (used only if touched)."""
         self._bad_ts = np.empty(0, dtype=np.int64)
         self._tpv_arr = np.empty(0, dtype=np.float64)
+        self._ts: list[int] = []
+        """Open times as a Python list: `bisect` on it is several times cheaper than a scalar
+        numpy `searchsorted`, and windows are looked up on every tick."""
         self._tpv: list[float] = []
         self._vol: list[float] = []
         self._close: list[float] = []
@@ -128,6 +132,7 @@ class CandleSeries:
         self.arrays = arrays
         tpv = (arrays.high + arrays.low + arrays.close) / 3 * arrays.volume
         self._tpv_arr = tpv
+        self._ts = arrays.timestamp.tolist()
         self._tpv = tpv.tolist()
         self._vol = arrays.volume.tolist()
         self._close = arrays.close.tolist()
@@ -139,8 +144,9 @@ class CandleSeries:
         one of them failed the candle checks."""
         if not (self.covered_lo <= lo and hi <= self.covered_hi):
             self.ensure(lo, hi)
-        ts = self.arrays.timestamp
-        i0, i1 = int(ts.searchsorted(lo)), int(ts.searchsorted(hi))
+        ts = self._ts
+        i0 = bisect_left(ts, lo)
+        i1 = bisect_left(ts, hi, i0)
         if len(self._bad_ts):
             self.check_clean(i0, i1)
         return i0, i1
@@ -184,8 +190,23 @@ class CandleSeries:
         """`vwap_ending(j, n)` for every j in `[i0, i1)`, vectorised with the same left-to-right
         summation (adding 0.0 for slots outside a window leaves a sum unchanged)."""
         a = self.arrays
+        ts = a.timestamp
+        first = i0 - (n - 1)
+        if i1 > i0 and first >= 0 and int(ts[i1 - 1]) - int(ts[first]) == (i1 - 1 - first) * self.step:
+            # No gap anywhere: every window is the n candles before it, so slices replace gathers.
+            self.check_clean(first, i1)
+            length = i1 - i0
+            s_pv = self._tpv_arr[first : first + length].copy()
+            s_v = a.volume[first : first + length].copy()
+            s_c = a.close[first : first + length].copy()
+            for k in range(1, n):
+                s_pv += self._tpv_arr[first + k : first + k + length]
+                s_v += a.volume[first + k : first + k + length]
+                s_c += a.close[first + k : first + k + length]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(s_v == 0, s_c / n, s_pv / s_v)
         idx = np.arange(i0, i1)
-        lo = a.timestamp.searchsorted(a.timestamp[i0:i1] - (n - 1) * self.step)
+        lo = ts.searchsorted(ts[i0:i1] - (n - 1) * self.step)
         if len(idx):
             self.check_clean(int(lo[0]), i1)
         s_pv = np.zeros(len(idx))
@@ -240,6 +261,8 @@ class ExchangeClient:
         self._series: dict[tuple[str, str], CandleSeries] = {}
         self._sleep = sleep
         self.fetch_calls = 0
+        # The built-in sources can hand over column arrays directly (same contract, no DataFrame).
+        self._get_arrays: Callable[..., CandleArrays] | None = getattr(schema.get_candles, "get_arrays", None)
 
     def series(self, symbol: str, interval: str) -> CandleSeries:
         key = (symbol, interval)
@@ -271,8 +294,10 @@ class ExchangeClient:
         for attempt in range(attempts):
             try:
                 self.fetch_calls += 1
-                raw = self.schema.get_candles(symbol, interval, since, limit)
-                arrays = arrays_from_raw(raw, where)
+                if self._get_arrays is not None:
+                    arrays = self._get_arrays(symbol, interval, since, limit)
+                else:
+                    arrays = arrays_from_raw(self.schema.get_candles(symbol, interval, since, limit), where)
                 problems = check_candles(
                     arrays,
                     factor=cfg.get_candles_price_anomaly_threshold_factor,
@@ -303,25 +328,40 @@ class ExchangeClient:
 
     def window(self, symbol: str, interval: str, when: int, limit: int) -> Candles:
         """The `limit` most recent closed candles at `when` (D1): open times in
-        `[a − limit·step, a)` with `a = floor(when/step)·step`; fewer where the data has gaps."""
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        `[a − limit·step, a)` with `a = floor(when/step)·step`; fewer where the data has gaps.
+        Called on every tick, so the common case is one function with no intermediate calls."""
+        if limit.__class__ is not int or limit < 1:
             raise CandleDataError(f"get_candles limit must be a positive integer, got {limit!r}")
-        s = self.series(symbol, interval)
+        s = self._series.get((symbol, interval)) or self.series(symbol, interval)
         step = s.step
-        a = when // step * step
-        i0, i1 = s.index_range(a - limit * step, a)
+        hi = when // step * step
+        lo = hi - limit * step
+        if lo < s.covered_lo or hi > s.covered_hi:
+            s.ensure(lo, hi)
+        ts = s._ts
+        i0 = bisect_left(ts, lo)
+        i1 = bisect_left(ts, hi, i0)
+        if len(s._bad_ts):
+            s.check_clean(i0, i1)
         return Candles(s.arrays, i0, i1)
 
     def average_price(self, symbol: str, when: int) -> float:
         """VWAP of the base candles closed at `when`: open times in `[when − N·step, when)`."""
         cfg = get_config()
-        s = self.series(symbol, cfg.base_interval)
-        i0, i1 = s.index_range(when - cfg.avg_price_candles_count * s.step, when)
+        s = self._series.get((symbol, cfg.base_interval)) or self.series(symbol, cfg.base_interval)
+        lo = when - cfg.avg_price_candles_count * s.step
+        if lo < s.covered_lo or when > s.covered_hi:
+            s.ensure(lo, when)
+        ts = s._ts
+        i0 = bisect_left(ts, lo)
+        i1 = bisect_left(ts, when, i0)
         if i1 <= i0:
             raise NoCandlesError(
                 f"no candles data for {symbol} on exchange {self.name} in the "
                 f"{cfg.avg_price_candles_count} {cfg.base_interval} candles before {_iso(when)}"
             )
+        if len(s._bad_ts):
+            s.check_clean(i0, i1)
         return s.vwap(i0, i1)
 
     def format_price(self, symbol: str, price: float) -> str:

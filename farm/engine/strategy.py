@@ -79,6 +79,7 @@ class StrategyRuntime:
         self._on_tick = self.cb.get("on_tick")
         self._on_idle = self.cb.get("on_idle")
         self.call = GuardedCall(schema.get_signal, schema.params) if schema.get_signal is not None else None
+        self._timeout_message = f"Timeout for {self.name} symbol={self.symbol}"
         self.pending: SignalRow | None = None
         self.scheduled: SignalRow | None = None
         self.stopped = False
@@ -174,12 +175,7 @@ class StrategyRuntime:
             return None
         try:
             cfg = get_config()
-            raw = self.call(
-                cfg.max_signal_generation_seconds,
-                f"Timeout for {self.name} symbol={self.symbol}",
-                self.symbol,
-                ms_to_datetime(t),
-            )
+            raw = self.call(cfg.max_signal_generation_seconds, self._timeout_message, self.symbol, ms_to_datetime(t))
             if not raw or self.stopped:
                 return None
             dto = dto_to_dict(raw)

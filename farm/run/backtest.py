@@ -155,7 +155,7 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
                 # Idle and unobserved: jump to the next frame where get_signal may be called.
                 if runtime.pending is None and runtime.scheduled is None and runtime.last_generation is not None:
                     nxt = runtime.last_generation + runtime.interval_ms
-                    if nxt > t + 1:
+                    if i + 1 < total and frame_list[i + 1] < nxt:
                         j = int(frames.searchsorted(nxt))
                         perf.record("backtest_timeframe", time.perf_counter() - frame_started)
                         i = max(j, i + 1)
