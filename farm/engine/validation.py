@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from farm.config import EngineConfig
@@ -25,7 +26,7 @@ from farm.errors import SignalValidationError
 __all__ = ["validate_signal"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class _Check:
     """One validation's inputs, with the row's fields pulled out once under readable names."""
 
@@ -51,6 +52,23 @@ class _Check:
     @property
     def sl(self) -> Any:
         return self.row.get("price_stop_loss")
+
+    # Rendered only when a rule fails: formatting numbers the JS way is the costly part.
+    @cached_property
+    def s_open(self) -> str:
+        return js_number(self.open)
+
+    @cached_property
+    def s_tp(self) -> str:
+        return js_number(self.tp)
+
+    @cached_property
+    def s_sl(self) -> str:
+        return js_number(self.sl)
+
+    @cached_property
+    def s_price(self) -> str:
+        return js_number(self.current_price)
 
     @property
     def minutes(self) -> Any:
@@ -168,21 +186,19 @@ def _prices_positive(c: _Check) -> list[str]:
 
 def _long_price_order(c: _Check) -> list[str]:
     errors: list[str] = []
-    tp, sl, op = js_number(c.tp), js_number(c.sl), js_number(c.open)
     if _le(c.tp, c.open):
-        errors.append(f"Long: priceTakeProfit ({tp}) must be > priceOpen ({op})")
+        errors.append(f"Long: priceTakeProfit ({c.s_tp}) must be > priceOpen ({c.s_open})")
     if _ge(c.sl, c.open):
-        errors.append(f"Long: priceStopLoss ({sl}) must be < priceOpen ({op})")
+        errors.append(f"Long: priceStopLoss ({c.s_sl}) must be < priceOpen ({c.s_open})")
     return errors
 
 
 def _short_price_order(c: _Check) -> list[str]:
     errors: list[str] = []
-    tp, sl, op = js_number(c.tp), js_number(c.sl), js_number(c.open)
     if _ge(c.tp, c.open):
-        errors.append(f"Short: priceTakeProfit ({tp}) must be < priceOpen ({op})")
+        errors.append(f"Short: priceTakeProfit ({c.s_tp}) must be < priceOpen ({c.s_open})")
     if _le(c.sl, c.open):
-        errors.append(f"Short: priceStopLoss ({sl}) must be > priceOpen ({op})")
+        errors.append(f"Short: priceStopLoss ({c.s_sl}) must be > priceOpen ({c.s_open})")
     return errors
 
 
@@ -203,11 +219,10 @@ def _long_immediate(c: _Check) -> list[str]:
     if c.is_scheduled or not _is_finite(c.current_price):
         return []
     errors: list[str] = []
-    p, tp, sl = js_number(c.current_price), js_number(c.tp), js_number(c.sl)
     if _le(c.current_price, c.sl):
-        errors.append(f"Long immediate: currentPrice ({p}) <= priceStopLoss ({sl}). {_CLOSED_BY_SL}")
+        errors.append(f"Long immediate: currentPrice ({c.s_price}) <= priceStopLoss ({c.s_sl}). {_CLOSED_BY_SL}")
     if _ge(c.current_price, c.tp):
-        errors.append(f"Long immediate: currentPrice ({p}) >= priceTakeProfit ({tp}). {_CLOSED_BY_TP}")
+        errors.append(f"Long immediate: currentPrice ({c.s_price}) >= priceTakeProfit ({c.s_tp}). {_CLOSED_BY_TP}")
     return errors
 
 
@@ -215,11 +230,10 @@ def _short_immediate(c: _Check) -> list[str]:
     if c.is_scheduled or not _is_finite(c.current_price):
         return []
     errors: list[str] = []
-    p, tp, sl = js_number(c.current_price), js_number(c.tp), js_number(c.sl)
     if _ge(c.current_price, c.sl):
-        errors.append(f"Short immediate: currentPrice ({p}) >= priceStopLoss ({sl}). {_CLOSED_BY_SL}")
+        errors.append(f"Short immediate: currentPrice ({c.s_price}) >= priceStopLoss ({c.s_sl}). {_CLOSED_BY_SL}")
     if _le(c.current_price, c.tp):
-        errors.append(f"Short immediate: currentPrice ({p}) <= priceTakeProfit ({tp}). {_CLOSED_BY_TP}")
+        errors.append(f"Short immediate: currentPrice ({c.s_price}) <= priceTakeProfit ({c.s_tp}). {_CLOSED_BY_TP}")
     return errors
 
 
@@ -228,12 +242,11 @@ def _long_scheduled(c: _Check) -> list[str]:
     if not c.is_scheduled or not _is_finite(c.open):
         return []
     errors: list[str] = []
-    op, tp, sl = js_number(c.open), js_number(c.tp), js_number(c.sl)
     if _le(c.open, c.sl):
-        errors.append(f"Long scheduled: priceOpen ({op}) <= priceStopLoss ({sl}). {_CANCELLED_ON_ACTIVATION}")
+        errors.append(f"Long scheduled: priceOpen ({c.s_open}) <= priceStopLoss ({c.s_sl}). {_CANCELLED_ON_ACTIVATION}")
     if _ge(c.open, c.tp):
         errors.append(
-            f"Long scheduled: priceOpen ({op}) >= priceTakeProfit ({tp}). "
+            f"Long scheduled: priceOpen ({c.s_open}) >= priceTakeProfit ({c.s_tp}). "
             "Signal would close immediately on activation. This is logically impossible for LONG position."
         )
     return errors
@@ -243,14 +256,13 @@ def _short_scheduled(c: _Check) -> list[str]:
     if not c.is_scheduled or not _is_finite(c.open):
         return []
     errors: list[str] = []
-    op, tp, sl = js_number(c.open), js_number(c.tp), js_number(c.sl)
     if _ge(c.open, c.sl):
         errors.append(
-            f"Short scheduled: priceOpen ({op}) >= priceStopLoss ({sl}). {_CANCELLED_ON_ACTIVATION}"
+            f"Short scheduled: priceOpen ({c.s_open}) >= priceStopLoss ({c.s_sl}). {_CANCELLED_ON_ACTIVATION}"
         )
     if _le(c.open, c.tp):
         errors.append(
-            f"Short scheduled: priceOpen ({op}) <= priceTakeProfit ({tp}). "
+            f"Short scheduled: priceOpen ({c.s_open}) <= priceTakeProfit ({c.s_tp}). "
             "Signal would close immediately on activation. This is logically impossible for SHORT position."
         )
     return errors
@@ -263,27 +275,26 @@ def _distance_rules(c: _Check, side: str, tp_distance: float, sl_distance: float
     """Shared by both sides: the caller measures each distance in the direction of its side."""
     errors: list[str] = []
     cfg = c.config
-    tp, sl, op = js_number(c.tp), js_number(c.sl), js_number(c.open)
     min_tp = cfg.min_takeprofit_distance_percent
     if min_tp and tp_distance < min_tp:
         errors.append(
             f"{side}: TakeProfit too close to priceOpen ({fixed(tp_distance, 3)}%). "
             f"Minimum distance: {js_number(min_tp)}% to cover trading fees. "
-            f"Current: TP={tp}, Open={op}"
+            f"Current: TP={c.s_tp}, Open={c.s_open}"
         )
     min_sl = cfg.min_stoploss_distance_percent
     if min_sl and sl_distance < min_sl:
         errors.append(
             f"{side}: StopLoss too close to priceOpen ({fixed(sl_distance, 3)}%). "
             f"Minimum distance: {js_number(min_sl)}% to avoid instant stop out on market volatility. "
-            f"Current: SL={sl}, Open={op}"
+            f"Current: SL={c.s_sl}, Open={c.s_open}"
         )
     max_sl = cfg.max_stoploss_distance_percent
     if max_sl and sl_distance > max_sl:
         errors.append(
             f"{side}: StopLoss too far from priceOpen ({fixed(sl_distance, 3)}%). "
             f"Maximum distance: {js_number(max_sl)}% to protect capital. "
-            f"Current: SL={sl}, Open={op}"
+            f"Current: SL={c.s_sl}, Open={c.s_open}"
         )
     return errors
 
