@@ -75,7 +75,8 @@ class CandleSeries:
         numpy `searchsorted`, and windows are looked up on every tick."""
         self._tpv: list[float] = []
         self._vol: list[float] = []
-        self._close: list[float] = []
+        self._close: list[float] | None = None
+        """Closes as a list, built only when a window without volume first needs them."""
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -135,7 +136,7 @@ class CandleSeries:
         self._ts = arrays.timestamp.tolist()
         self._tpv = tpv.tolist()
         self._vol = arrays.volume.tolist()
-        self._close = arrays.close.tolist()
+        self._close = None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -171,6 +172,8 @@ class CandleSeries:
             s_v += vol[k]
         if s_v == 0:
             close = self._close
+            if close is None:
+                close = self._close = self.arrays.close.tolist()
             s_c = 0.0
             for k in range(i0, i1):
                 s_c += close[k]

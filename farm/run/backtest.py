@@ -27,6 +27,10 @@ from farm.intervals import MINUTE_MS
 from farm.models import BacktestProgress, DoneEvent, PerformanceEvent
 from farm.run.storage import record_result, storages
 
+WARMUP_CANDLES = 1440
+"""Base candles loaded before the frame's start with the first bulk load, so a strategy's
+indicator warm-up does not make the whole series load again (a day of 1m candles)."""
+
 _runtimes: dict[tuple[str, str], StrategyRuntime] = {}
 _status: dict[tuple[str, str], str] = {}
 _exchanges: dict[str, ExchangeClient] = {}
@@ -121,7 +125,8 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
         series.prefetch_until = int(frames[-1]) + (cfg.schedule_await_minutes + 1440) * MINUTE_MS
         token = _current.set(ctx)
         try:
-            series.ensure(int(frames[0]) - cfg.avg_price_candles_count * series.step, int(frames[-1]) + series.step)
+            warmup = max(cfg.avg_price_candles_count, WARMUP_CANDLES) * series.step
+            series.ensure(int(frames[0]) - warmup, int(frames[-1]) + series.step)
         except Exception as exc:  # noqa: BLE001 - reported, and every tick will report it too
             runtime.report_error(exc, int(frames[0]), "candle prefetch")
         finally:
