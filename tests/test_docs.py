@@ -1,0 +1,38 @@
+"""The README's examples run as written (against the bundled data instead of ./data)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import farm
+from farm.data.sample import sample_dir
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_block_after(heading: str) -> str:
+    text = README.read_text()
+    section = text[text.index(heading):]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match, f"no python block after {heading!r}"
+    return match.group(1)
+
+
+def test_quick_start_runs_and_trades(capsys):
+    code = python_block_after("## Quick start")
+    code = code.replace('"data/{symbol}_{interval}.parquet"', repr(f"{sample_dir()}/{{symbol}}_{{interval}}.parquet"))
+    exec(compile(code, "README quick start", "exec"), {})
+    stats = farm.Backtest.get_data("UNITTEST/BTC", "breakout")
+    assert stats.total_signals > 0
+    out = capsys.readouterr().out
+    assert "# Backtest Report: breakout" in out
+    assert f"**Total signals:** {stats.total_signals}" in out
+
+
+def test_readme_has_exactly_the_two_setup_commands():
+    text = README.read_text()
+    setup = text[text.index("## Set-up"):text.index("## Quick start")]
+    commands = re.findall(r"```bash\n(.*?)\n```", setup, re.S)
+    assert commands == ['pip install -e . && farm demo', 'pip install -e ".[dev]" && python -m pytest']
+    assert 'python3 -m pip install -q -e ".[dev]" && python3 -m pytest' in (README.parent / ".ci" / "run").read_text()
