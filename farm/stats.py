@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from farm.models import (
     PartialEvent,
     PerformanceEvent,
     ScheduledResult,
+    SignalRow,
 )
 
 AnyResult = IdleResult | ScheduledResult | OpenedResult | ActiveResult | ClosedResult | CancelledResult
@@ -235,6 +236,14 @@ class LiveEvent(Model):
     """Minutes from `pending_at` to close, rounded as JavaScript does."""
 
 
+def _signal_fields(s: SignalRow) -> dict[str, Any]:
+    """What every live event row says about its signal."""
+    return {
+        "symbol": s.symbol, "signal_id": s.id, "position": s.position, "note": s.note,
+        "open_price": s.price_open, "take_profit": s.price_take_profit, "stop_loss": s.price_stop_loss,
+    }
+
+
 class LiveEventLog:
     """The live report's event list (newest first) with the reference's coalescing rules.
 
@@ -292,14 +301,8 @@ class LiveEventLog:
             LiveEvent(
                 timestamp=s.pending_at,
                 action="opened",
-                symbol=s.symbol,
-                signal_id=s.id,
-                position=s.position,
-                note=s.note,
                 current_price=s.price_open,
-                open_price=s.price_open,
-                take_profit=s.price_take_profit,
-                stop_loss=s.price_stop_loss,
+                **_signal_fields(s),
             )
         )
 
@@ -308,14 +311,8 @@ class LiveEventLog:
         event = LiveEvent(
             timestamp=now,
             action="active",
-            symbol=s.symbol,
-            signal_id=s.id,
-            position=s.position,
-            note=s.note,
             current_price=result.current_price,
-            open_price=s.price_open,
-            take_profit=s.price_take_profit,
-            stop_loss=s.price_stop_loss,
+            **_signal_fields(s),
             percent_tp=result.percent_tp,
             percent_sl=result.percent_sl,
         )
@@ -332,14 +329,8 @@ class LiveEventLog:
             LiveEvent(
                 timestamp=result.close_timestamp,
                 action="closed",
-                symbol=s.symbol,
-                signal_id=s.id,
-                position=s.position,
-                note=s.note,
                 current_price=result.current_price,
-                open_price=s.price_open,
-                take_profit=s.price_take_profit,
-                stop_loss=s.price_stop_loss,
+                **_signal_fields(s),
                 pnl=result.pnl.pnl_percentage,
                 close_reason=result.close_reason,
                 duration=js_round((result.close_timestamp - s.pending_at) / MS_PER_MINUTE),

@@ -140,18 +140,6 @@ class CandleSeries:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def index_range(self, lo: int, hi: int) -> tuple[int, int]:
-        """Indices of candles with open time in `[lo, hi)` (loads what is missing); raises if
-        one of them failed the candle checks."""
-        if not (self.covered_lo <= lo and hi <= self.covered_hi):
-            self.ensure(lo, hi)
-        ts = self._ts
-        i0 = bisect_left(ts, lo)
-        i1 = bisect_left(ts, hi, i0)
-        if len(self._bad_ts):
-            self.check_clean(i0, i1)
-        return i0, i1
-
     def check_clean(self, i0: int, i1: int) -> None:
         """Raise the problem of the first bad candle among `[i0, i1)`, if any."""
         if not len(self._bad_ts) or i1 <= i0:

@@ -17,7 +17,7 @@ from farm.reports.markdown import (
     text,
     upper,
 )
-from farm.stats import MS_PER_MINUTE, BacktestStatistics, js_round
+from farm.stats import MS_PER_MINUTE, BacktestStatistics, LiveStatistics, js_round
 
 __all__ = ["render_backtest_report", "render_pnl_metrics"]
 
@@ -59,33 +59,22 @@ def _row(r: ClosedResult, show_note: bool) -> list[str]:
     ]
 
 
-def render_pnl_metrics(
-    *,
-    win_count: int,
-    loss_count: int,
-    win_rate: float | None,
-    avg_pnl: float | None,
-    total_pnl: float | None,
-    std_dev: float | None,
-    sharpe_ratio: float | None,
-    annualized_sharpe_ratio: float | None,
-    certainty_ratio: float | None,
-    expected_yearly_returns: float | None,
-) -> list[str]:
+def render_pnl_metrics(stats: BacktestStatistics | LiveStatistics) -> list[str]:
     """The metric footer lines the backtest and live reports share, in the reference's order."""
+    s = stats
     return [
         metric(
             "Win rate",
-            "N/A" if win_rate is None else f"{pct(win_rate)} ({win_count}W / {loss_count}L)",
+            "N/A" if s.win_rate is None else f"{pct(s.win_rate)} ({s.win_count}W / {s.loss_count}L)",
             "higher is better",
         ),
-        metric("Average PNL", pct_signed(avg_pnl), "higher is better"),
-        metric("Total PNL", pct_signed(total_pnl), "higher is better"),
-        metric("Standard Deviation", pct(std_dev, 3), "lower is better"),
-        metric("Sharpe Ratio", num(sharpe_ratio, 3), "higher is better"),
-        metric("Annualized Sharpe Ratio", num(annualized_sharpe_ratio, 3), "higher is better"),
-        metric("Certainty Ratio", num(certainty_ratio, 3), "higher is better"),
-        metric("Expected Yearly Returns", pct_signed(expected_yearly_returns), "higher is better"),
+        metric("Average PNL", pct_signed(s.avg_pnl), "higher is better"),
+        metric("Total PNL", pct_signed(s.total_pnl), "higher is better"),
+        metric("Standard Deviation", pct(s.std_dev, 3), "lower is better"),
+        metric("Sharpe Ratio", num(s.sharpe_ratio, 3), "higher is better"),
+        metric("Annualized Sharpe Ratio", num(s.annualized_sharpe_ratio, 3), "higher is better"),
+        metric("Certainty Ratio", num(s.certainty_ratio, 3), "higher is better"),
+        metric("Expected Yearly Returns", pct_signed(s.expected_yearly_returns), "higher is better"),
     ]
 
 
@@ -105,18 +94,7 @@ def render_backtest_report(
     footer = [
         metric("Total signals", str(stats.total_signals)),
         metric("Closed signals", str(stats.total_signals)),
-        *render_pnl_metrics(
-            win_count=stats.win_count,
-            loss_count=stats.loss_count,
-            win_rate=stats.win_rate,
-            avg_pnl=stats.avg_pnl,
-            total_pnl=stats.total_pnl,
-            std_dev=stats.std_dev,
-            sharpe_ratio=stats.sharpe_ratio,
-            annualized_sharpe_ratio=stats.annualized_sharpe_ratio,
-            certainty_ratio=stats.certainty_ratio,
-            expected_yearly_returns=stats.expected_yearly_returns,
-        ),
+        *render_pnl_metrics(stats),
     ]
     return document(
         title,

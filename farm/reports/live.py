@@ -72,18 +72,7 @@ def render_live_report(
     footer = [
         metric("Total events", str(stats.total_events)),
         metric("Closed signals", str(stats.total_closed)),
-        *render_pnl_metrics(
-            win_count=stats.win_count,
-            loss_count=stats.loss_count,
-            win_rate=stats.win_rate,
-            avg_pnl=stats.avg_pnl,
-            total_pnl=stats.total_pnl,
-            std_dev=stats.std_dev,
-            sharpe_ratio=stats.sharpe_ratio,
-            annualized_sharpe_ratio=stats.annualized_sharpe_ratio,
-            certainty_ratio=stats.certainty_ratio,
-            expected_yearly_returns=stats.expected_yearly_returns,
-        ),
+        *render_pnl_metrics(stats),
     ]
     return document(
         title,

@@ -1,5 +1,5 @@
-"""`farm.Schedule`, `farm.Performance`, `farm.Partial`: statistics and reports over the
-process-wide storages the runs feed (SPEC §11.3, §11.5, §11.7)."""
+"""`farm.Schedule`, `farm.Performance`, `farm.Partial`, `farm.Heat`: statistics and reports over the
+process-wide storages the runs feed (SPEC §11.3, §11.4, §11.5, §11.7)."""
 
 from __future__ import annotations
 
@@ -80,6 +80,25 @@ class PartialFacade:
         )
 
 
+class HeatFacade:
+    """`farm.Heat`: one strategy's closed trades of every symbol, backtest and live (§11.4)."""
+
+    def get_data(self, strategy_name: str) -> Any:
+        from farm.heat import heatmap_statistics
+
+        strategy_name = _check(strategy_name, "Heat.get_data")
+        return heatmap_statistics(storages.heat.get(strategy_name, {}))
+
+    def get_report(self, strategy_name: str) -> str:
+        from farm.reports.heat import render_heat_report
+
+        return render_heat_report(strategy_name, self.get_data(strategy_name))
+
+    def dump(self, strategy_name: str, path: str | Path | None = None) -> Path:
+        return write_report(self.get_report(strategy_name), "heatmap", f"{strategy_name}.md", path)
+
+
 Schedule = ScheduleFacade()
 Performance = PerformanceFacade()
 Partial = PartialFacade()
+Heat = HeatFacade()
