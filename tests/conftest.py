@@ -92,3 +92,71 @@ def run(symbol: str = "A", strategy: str = "s", exchange: str = "x", frame: str 
 def minutes(ms_values: Sequence[int]) -> list[int]:
     """Timestamps as minutes after T0 (readable assertions)."""
     return [(v - T0) // MIN for v in ms_values]
+
+
+# ---- real services on loopback (Redis, S3 via moto's server) -------------------------------
+
+REDIS_HOST = "127.0.0.1"
+REDIS_PORT = 6379
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A real Redis on loopback (CI starts one); tests use db 13 with their own key prefix."""
+    import redis
+
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/13"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"no Redis answers at {REDIS_HOST}:{REDIS_PORT} ({exc}); .ci/run starts one")
+    return url
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str, request) -> Iterator[str]:
+    """A key prefix unique to the test; every key under it is deleted afterwards."""
+    import uuid
+
+    import redis
+
+    prefix = f"test-{request.node.name[:40]}-{uuid.uuid4().hex[:8]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        client.delete(key)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on loopback, reached through boto3 over real HTTP."""
+    import os
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, monkeypatch) -> str:
+    """A fresh bucket per test on the loopback S3 endpoint."""
+    import uuid
+
+    import boto3
+
+    monkeypatch.setenv("FARM_S3_ENDPOINT_URL", s3_endpoint)
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    return bucket

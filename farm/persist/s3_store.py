@@ -1,0 +1,91 @@
+"""S3 (or any S3-compatible store) through boto3; a PUT is atomic for readers.
+
+The endpoint comes from FARM_S3_ENDPOINT_URL (MinIO, moto, Ceph...), credentials from the
+environment or boto3's usual chain, never from code. Transient errors are retried by boto3's
+standard retry mode with backoff (bounded attempts), then raised as a StoreError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from farm.config import get_settings
+from farm.persist.store import StoreError, check_key
+
+
+class S3Store:
+    def __init__(self, bucket: str, *, prefix: str = "", endpoint_url: str | None = None, max_attempts: int = 4):
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        endpoint = endpoint_url or get_settings().s3_endpoint_url
+        self.url = f"s3://{bucket}/{self.prefix}" + (f" (endpoint {endpoint})" if endpoint else "")
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            config=Config(retries={"max_attempts": max_attempts, "mode": "standard"}, connect_timeout=5,
+                          read_timeout=30),
+        )
+
+    def _k(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _fail(self, what: str, key: str, exc: Exception) -> StoreError:
+        return StoreError(f"{self.url}: cannot {what} {key!r}: {exc}")
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise self._fail("read", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("read", key, exc) from exc
+
+    def write(self, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("write", key, exc) from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("delete", key, exc) from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._k(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise self._fail("check", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("check", key, exc) from exc
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        full = (f"{self.prefix}/" if self.prefix else "") + prefix
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        keys: list[str] = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("list", prefix or "*", exc) from exc
+        return iter(sorted(keys))
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if missing (deploy scripts and tests; production buckets exist)."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket}
+            self.client.create_bucket(**kwargs)

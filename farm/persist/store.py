@@ -1,0 +1,62 @@
+"""The `Store` protocol and `open_store(url)`.
+
+A store maps string keys (`/`-separated, see `farm.persist.keys`) to bytes. Writes are atomic
+from a reader's point of view: a reader sees the old value or the new one, never a part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+from urllib.parse import parse_qs, urlparse
+
+from farm.errors import FarmError
+
+
+class StoreError(FarmError):
+    """A store that cannot be reached, read or written; the message names the store and key."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    url: str
+
+    def read(self, key: str) -> bytes | None: ...
+
+    def write(self, key: str, data: bytes) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> Iterator[str]: ...
+
+
+def check_key(key: str) -> str:
+    """Keys are relative paths without `..`, so no store can be steered outside its root."""
+    if not key or key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+        raise StoreError(f"invalid store key {key!r}: use non-empty '/'-separated names without '.' or '..'")
+    return key
+
+
+def open_store(url: str) -> Store:
+    """`file://PATH`, `redis://HOST:PORT/DB[?prefix=P]` or `s3://BUCKET/PREFIX` (endpoint from
+    FARM_S3_ENDPOINT_URL, credentials from the environment as boto3 reads them)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        from farm.persist.file_store import FileStore
+
+        return FileStore(parsed.netloc + parsed.path if parsed.netloc not in ("", "localhost") else parsed.path)
+    if parsed.scheme in ("redis", "rediss", "unix"):
+        from farm.persist.redis_store import RedisStore
+
+        prefix = parse_qs(parsed.query).get("prefix", ["farm"])[0]
+        base = url.split("?", 1)[0]
+        return RedisStore(base, prefix=prefix)
+    if parsed.scheme == "s3":
+        from farm.persist.s3_store import S3Store
+
+        if not parsed.netloc:
+            raise StoreError(f"store URL {url!r} names no bucket (s3://BUCKET/PREFIX)")
+        return S3Store(parsed.netloc, prefix=parsed.path.strip("/"))
+    raise StoreError(f"unsupported store URL {url!r}: use file://PATH, redis://HOST:PORT/DB or s3://BUCKET/PREFIX")
