@@ -1,4 +1,4 @@
-"""Report statistics (SPEC §11.1, §11.2, §11.3, §11.5, §11.7) as pure functions of records.
+"""Report statistics (SPEC §11.1, §11.2, §11.3, §11.5, §11.7, §11.8) as pure functions of records.
 
 Every function here takes records and returns a pydantic statistics model; nothing subscribes
 to events or keeps global state, so the same stored task results give the same statistics on
@@ -19,11 +19,12 @@ Conventions:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from farm.engine.notes import normalize_note
 from farm.models import (
     ActiveResult,
     CancelledResult,
@@ -33,6 +34,7 @@ from farm.models import (
     OpenedResult,
     PartialEvent,
     PerformanceEvent,
+    RiskEvent,
     ScheduledResult,
     SignalRow,
 )
@@ -636,3 +638,85 @@ def performance_statistics(strategy_name: str, events: Sequence[PerformanceEvent
         metric_stats=metric_stats,
         events=rows,
     )
+
+
+# ---- §11.8 risk ------------------------------------------------------------------------
+
+
+class RiskEntry(Model):
+    """One rejected signal, flattened from the risk event into plain JSON-safe cells.
+
+    The rejected signal may be a raw DTO that never passed signal validation, so every
+    field read from it may be missing or of the wrong type; such a field is `None` (N/A).
+    """
+
+    timestamp: int
+    symbol: str
+    strategy_name: str
+    exchange_name: str
+    signal_id: str | None = None
+    position: str | None = None
+    note: str = ""
+    price_open: float | None = None
+    """`None` when the DTO has no entry price (it would have opened at the current price)."""
+    take_profit: float | None = None
+    stop_loss: float | None = None
+    current_price: float
+    active_position_count: int
+    comment: str
+
+
+def _signal_field(signal: Any, name: str) -> Any:
+    if isinstance(signal, Mapping):
+        return signal.get(name)
+    return getattr(signal, name, None)
+
+
+def risk_entry(event: RiskEvent) -> RiskEntry:
+    """The report row for a risk rejection (the DTO at creation or the row at activation)."""
+    s = event.pending_signal
+    signal_id = _signal_field(s, "id")
+    position = _signal_field(s, "position")
+    return RiskEntry(
+        timestamp=event.timestamp,
+        symbol=event.symbol,
+        strategy_name=event.strategy_name,
+        exchange_name=event.exchange_name,
+        signal_id=None if signal_id is None or signal_id == "" else str(signal_id),
+        position=position if isinstance(position, str) else None,
+        note=normalize_note(_signal_field(s, "note")),
+        price_open=safe(_signal_field(s, "price_open")),
+        take_profit=safe(_signal_field(s, "price_take_profit")),
+        stop_loss=safe(_signal_field(s, "price_stop_loss")),
+        current_price=event.current_price,
+        active_position_count=event.active_position_count,
+        comment=event.comment,
+    )
+
+
+class RiskStatistics(Model):
+    """`Risk.get_data`: every rejection and where they came from."""
+
+    event_list: list[RiskEntry] = []
+    """Newest first."""
+    total_rejections: int = 0
+    by_symbol: dict[str, int] = {}
+    """Rejections per symbol, in order of first appearance in the newest-first list."""
+    by_strategy: dict[str, int] = {}
+    """Rejections per strategy, same order."""
+
+
+def risk_statistics(events: Sequence[RiskEvent | RiskEntry]) -> RiskStatistics:
+    """Counts of §11.8 over `events` (oldest first); raw risk events are flattened first."""
+    rows = [e if isinstance(e, RiskEntry) else risk_entry(e) for e in reversed(events)]
+    by_symbol: dict[str, int] = {}
+    by_strategy: dict[str, int] = {}
+    for e in rows:
+        by_symbol[e.symbol] = by_symbol.get(e.symbol, 0) + 1
+        by_strategy[e.strategy_name] = by_strategy.get(e.strategy_name, 0) + 1
+    return RiskStatistics(
+        event_list=rows, total_rejections=len(rows), by_symbol=by_symbol, by_strategy=by_strategy
+    )
+
+
+__all__ += ["RiskEntry", "RiskStatistics", "risk_entry", "risk_statistics"]

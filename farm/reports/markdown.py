@@ -39,6 +39,12 @@ def pct_signed(x: float | None, digits: int = 2) -> str:
     return f"{'+' if x > 0 else ''}{to_fixed(x, digits)}%"
 
 
+def sci(x: float | None, digits: int = 2) -> str:
+    """Scientific notation, `8.80e+15`: for values too wide for a fixed-size picture cell
+    (the float quirk of SPEC §11.4 makes Sharpe ratios near 1e16)."""
+    return NA if x is None else f"{x:.{digits}e}"
+
+
 def price(x: float | None) -> str:
     """Price/money cell: 8 decimals and a currency suffix, `42000.00000000 USD`."""
     return NA if x is None else f"{to_fixed(x, 8)} USD"

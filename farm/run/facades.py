@@ -6,8 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from farm import registry
 from farm.config import get_config
+from farm.engine.risk import on_rejection
+from farm.engine.sizing import SizingNotFoundError, SizingParams, calculate
+from farm.errors import NotFoundError, SizingError
+from farm.models import RiskEvent
 from farm.reports.files import write_report
 from farm.run.storage import storages
 
@@ -98,7 +104,70 @@ class HeatFacade:
         return write_report(self.get_report(strategy_name), "heatmap", f"{strategy_name}.md", path)
 
 
+class RiskFacade:
+    """`farm.Risk`: the signals a strategy's risk profiles rejected on one symbol (§11.8)."""
+
+    def get_data(self, symbol: str, strategy_name: str) -> Any:
+        from farm.stats import risk_statistics
+
+        strategy_name = _check(strategy_name, "Risk.get_data")
+        return risk_statistics(storages.risk.get((symbol, strategy_name), []))
+
+    def get_report(self, symbol: str, strategy_name: str) -> str:
+        from farm.reports.risk import render_risk_report
+
+        cfg = get_config()
+        return render_risk_report(
+            symbol, strategy_name, self.get_data(symbol, strategy_name),
+            show_note=cfg.report_show_signal_note, max_rows=cfg.report_max_rows,
+        )
+
+    def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None) -> Path:
+        return write_report(self.get_report(symbol, strategy_name), "risk", f"{symbol}_{strategy_name}.md", path)
+
+
+@on_rejection
+def _record_rejection(event: RiskEvent) -> None:
+    """Every rejection is stored, observed or not, so the Risk report never misses one."""
+    storages.risk[(event.symbol, event.strategy_name)].append(event)
+
+
+class PositionSizeFacade:
+    """`farm.PositionSize`: quantities from a registered sizing (§9); errors are `SizingError`."""
+
+    def fixed_percentage(
+        self, symbol: str, balance: float, price_open: float, price_stop_loss: float, *, sizing_name: str
+    ) -> float:
+        return _size(sizing_name, "fixed-percentage", symbol=symbol, balance=balance, price_open=price_open,
+                     price_stop_loss=price_stop_loss)
+
+    def kelly_criterion(
+        self, symbol: str, balance: float, price_open: float, win_rate: float, win_loss_ratio: float, *,
+        sizing_name: str,
+    ) -> float:
+        return _size(sizing_name, "kelly-criterion", symbol=symbol, balance=balance, price_open=price_open,
+                     win_rate=win_rate, win_loss_ratio=win_loss_ratio)
+
+    def atr_based(self, symbol: str, balance: float, price_open: float, atr: float, *, sizing_name: str) -> float:
+        return _size(sizing_name, "atr-based", symbol=symbol, balance=balance, price_open=price_open, atr=atr)
+
+
+def _size(sizing_name: str, method: str, **fields: Any) -> float:
+    try:
+        schema = registry.sizings.get(sizing_name, source=f"PositionSize.{method.replace('-', '_')}")
+    except NotFoundError as exc:
+        raise SizingNotFoundError(str(exc)) from None
+    try:
+        params = SizingParams(method=method, **fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise SizingError(f"sizing {sizing_name}: {problems}") from None
+    return calculate(schema, params)
+
+
 Schedule = ScheduleFacade()
 Performance = PerformanceFacade()
 Partial = PartialFacade()
 Heat = HeatFacade()
+Risk = RiskFacade()
+PositionSize = PositionSizeFacade()
