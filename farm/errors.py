@@ -38,6 +38,10 @@ class CandleDataError(FarmError, ValueError):
     """Candles that are malformed, anomalous, unsorted or missing."""
 
 
+class CandleFetchError(CandleDataError):
+    """The exchange's get_candles kept failing after every attempt; `__cause__` is its error."""
+
+
 class NoCandlesError(CandleDataError):
     """No closed base candle in the VWAP window: a gap in the data (or before its start)."""
 

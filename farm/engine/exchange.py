@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from bisect import bisect_left
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,12 +20,15 @@ import pandas as pd
 
 from farm.config import get_config
 from farm.engine.anomaly import check_candles
-from farm.errors import CandleDataError, FarmError, NoCandlesError
+from farm.errors import CandleDataError, CandleFetchError, FarmError, NoCandlesError
 from farm.intervals import CANDLE_INTERVALS, MINUTE_MS, interval_ms
 from farm.models import CANDLE_FIELDS, CandleArrays, Candles
 from farm.schemas import ExchangeSchema
 
 log = logging.getLogger("farm.exchange")
+
+MAX_SERIES = 16
+"""Candle series kept per exchange client (each symbol × interval is one)."""
 
 
 def now_ms() -> int:
@@ -249,16 +253,22 @@ class ExchangeClient:
     def __init__(self, schema: ExchangeSchema, *, sleep: Callable[[float], None] = time.sleep):
         self.schema = schema
         self.name = schema.exchange_name
-        self._series: dict[tuple[str, str], CandleSeries] = {}
+        self._series: OrderedDict[tuple[str, str], CandleSeries] = OrderedDict()
         self._sleep = sleep
         self.fetch_calls = 0
         # The built-in sources can hand over column arrays directly (same contract, no DataFrame).
         self._get_arrays: Callable[..., CandleArrays] | None = getattr(schema.get_candles, "get_arrays", None)
 
     def series(self, symbol: str, interval: str) -> CandleSeries:
+        """The series of (symbol, interval); the least recently used beyond MAX_SERIES are
+        dropped, so a worker sweeping many symbols keeps a bounded memory."""
         key = (symbol, interval)
         s = self._series.get(key)
+        if s is not None:
+            self._series.move_to_end(key)
         if s is None:
+            while len(self._series) >= MAX_SERIES:
+                self._series.popitem(last=False)
             if interval not in CANDLE_INTERVALS:
                 raise CandleDataError(
                     f"unknown time adjust: interval {interval!r} is not one of {', '.join(CANDLE_INTERVALS)}"
@@ -313,7 +323,7 @@ class ExchangeClient:
             raise FarmError(f"{where}: get_candles_retry_count is 0, no attempt was made")
         if isinstance(last_error, FarmError):
             raise last_error
-        raise CandleDataError(f"{where}: get_candles failed after {attempts} attempt(s): {last_error}") from last_error
+        raise CandleFetchError(f"{where}: get_candles failed after {attempts} attempt(s): {last_error}") from last_error
 
     # -- what strategies see ---------------------------------------------------------------
 

@@ -125,10 +125,11 @@ def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iter
         series.prefetch_until = int(frames[-1]) + (cfg.schedule_await_minutes + 1440) * MINUTE_MS
         token = _current.set(ctx)
         try:
+            # A data source that stays down after its retries ends the run with that error:
+            # every tick would fail the same way, and a farm must see a failed task, not an
+            # empty result.
             warmup = max(cfg.avg_price_candles_count, WARMUP_CANDLES) * series.step
             series.ensure(int(frames[0]) - warmup, int(frames[-1]) + series.step)
-        except Exception as exc:  # noqa: BLE001 - reported, and every tick will report it too
-            runtime.report_error(exc, int(frames[0]), "candle prefetch")
         finally:
             _current.reset(token)
     perf = _Perf(ctx.symbol, runtime.name, ctx.exchange_name)

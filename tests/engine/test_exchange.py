@@ -197,17 +197,49 @@ def test_backtest_retries_a_failed_fetch_transparently():
     assert flaky.calls[0] == control.calls[0]
 
 
-def test_backtest_fetch_failure_goes_to_listen_error_and_the_run_continues():
+def test_a_data_source_down_at_the_first_load_ends_the_run_with_that_error():
+    """With no retry left, the bulk load of the run's base candles failing is fatal: every tick
+    would fail the same way, and a farm must see a failed task rather than an empty result."""
+    flaky = FlakyTable(flat_candles(T0, 120), failures=1)
+    farm.add_exchange("x", flaky)
+    seen = probe(lambda symbol, when: when, frame=(T0 + 10 * MIN, T0 + 14 * MIN))
+    with pytest.raises(farm.CandleDataError, match="get_candles failed after 1 attempt.*flaky network") as info:
+        run()
+    assert isinstance(info.value.__cause__, ConnectionError)
+    assert seen == []
+
+
+def test_a_retry_absorbs_a_flaky_first_load():
+    farm.set_config(unsafe=True, get_candles_retry_count=2)
     flaky = FlakyTable(flat_candles(T0, 120), failures=1)
     farm.add_exchange("x", flaky)
     seen = probe(lambda symbol, when: when, frame=(T0 + 10 * MIN, T0 + 14 * MIN))
     errors = collect_errors()
     assert run() == []
-    assert len(errors) == 1
-    assert "flaky network" in str(errors[0])
-    assert "strategy s symbol A" in str(errors[0])
-    # every tick still reached get_signal
+    assert errors == []
     assert [w.minute for w in seen] == [10, 11, 12, 13, 14]
+
+
+def test_a_fetch_failure_mid_run_goes_to_listen_error_and_the_run_continues():
+    """A window of another interval that fails to load fails that tick only."""
+    table = TableExchange(flat_candles(T0 - 60 * MIN, 200))
+    calls = {"5m": 0}
+
+    def get_candles(symbol, interval, since, limit):
+        if interval == "5m":
+            calls["5m"] += 1
+            if calls["5m"] == 1:
+                raise ConnectionError("flaky network")
+        return table(symbol, interval, since, limit)
+
+    farm.add_exchange("x", get_candles)
+    seen = probe(lambda symbol, when: (when.minute, len(farm.get_candles(symbol, "5m", 2))),
+                 frame=(T0 + 10 * MIN, T0 + 14 * MIN))
+    errors = collect_errors()
+    assert run() == []
+    assert len(errors) == 1
+    assert "flaky network" in str(errors[0]) and "strategy s symbol A" in str(errors[0])
+    assert [minute for minute, _ in seen] == [11, 12, 13, 14]
 
 
 # ---- §3.2 anomaly check -----------------------------------------------------------------

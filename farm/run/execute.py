@@ -1,0 +1,128 @@
+"""Running one `BacktestJob` in this process: what a local pool process and a Celery worker
+both do. `execute` returns the result or raises; `execute_and_store` leaves exactly one record
+(result or failure) under the job's key.
+"""
+
+from __future__ import annotations
+
+import importlib
+import socket
+import time
+import traceback
+from collections.abc import Sequence
+
+from farm import config as farm_config
+from farm import events, registry
+from farm.errors import FarmError
+from farm.persist import Store
+from farm.persist import keys as K
+from farm.run.backtest import run_backtest
+from farm.run.jobs import BacktestJob, StrategyOutcome, TaskFailure, TaskResult, strategy_code_version
+from farm.run.storage import storages
+from farm.stats import backtest_statistics
+
+
+class JobError(FarmError):
+    """A job that cannot run here (unknown module or name, other code version)."""
+
+
+class TransientJobError(FarmError):
+    """A failure worth retrying (the data source timed out or refused the connection)."""
+
+
+def import_job_modules(modules: Sequence[str], allowed: Sequence[str] | None) -> None:
+    """Strategy code is imported only from configured modules: a job may name only modules the
+    worker's FARM_IMPORTS lists (`allowed=None`: in-process runs, already imported)."""
+    for name in modules:
+        if allowed is not None and name not in allowed:
+            raise JobError(f"module {name!r} is not in this worker's FARM_IMPORTS ({', '.join(allowed) or 'empty'})")
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - a broken module is the job's failure
+            raise JobError(f"module {name!r} failed to import: {type(exc).__name__}: {exc}") from exc
+
+
+def execute(job: BacktestJob, *, allowed_imports: Sequence[str] | None = None) -> TaskResult:
+    started = time.monotonic()
+    import_job_modules(job.imports, allowed_imports)
+    for name in job.strategies:
+        registry.get_strategy(name, source="job")
+    here = strategy_code_version(job.strategies)
+    if here != job.code_version:
+        raise JobError(
+            f"code version mismatch for {', '.join(job.strategies)}: this worker runs {here}, the job was "
+            f"planned with {job.code_version}; deploy the same strategy code everywhere"
+        )
+    saved = farm_config.get_config()
+    farm_config.set_config(unsafe=True, **job.config)
+    outcomes: list[StrategyOutcome] = []
+    try:
+        for name in job.strategies:
+            errors: list[str] = []
+            unsubscribe = events.listen_error(lambda exc, sink=errors: sink.append(str(exc)))
+            try:
+                results = list(run_backtest(job.symbol, strategy_name=name, exchange_name=job.exchange_name,
+                                            frame_name=job.frame_name))
+            except Exception as exc:
+                if _is_transient(exc):
+                    raise TransientJobError(f"{type(exc).__name__}: {exc}") from exc
+                raise
+            finally:
+                unsubscribe()
+            closed = storages.backtest.get((job.symbol, name), [])
+            outcomes.append(
+                StrategyOutcome(
+                    strategy_name=name,
+                    stats=backtest_statistics(closed),
+                    cancelled=[r for r in results if r.action == "cancelled"],
+                    errors=errors,
+                )
+            )
+            storages.forget(job.symbol, name)  # a long-lived worker must not accumulate runs
+    finally:
+        farm_config.set_config(unsafe=True, **saved.model_dump())
+    return TaskResult(key=job.key, job=job, outcomes=outcomes, elapsed_seconds=time.monotonic() - started,
+                      worker=socket.gethostname())
+
+
+def _is_transient(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError | ConnectionError):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def execute_and_store(job: BacktestJob, store: Store, *, allowed_imports: Sequence[str] | None = None,
+                      raise_transient: bool = False) -> TaskResult | TaskFailure:
+    """Run and write the result under `results/<key>`, or a failure with its traceback under
+    `failures/<key>`. A transient error is re-raised when the caller retries (Celery)."""
+    try:
+        result: TaskResult | TaskFailure = execute(job, allowed_imports=allowed_imports)
+    except TransientJobError as exc:
+        if raise_transient:
+            raise
+        result = _failure(job, exc)
+    except Exception as exc:  # noqa: BLE001 - recorded, never lost
+        result = _failure(job, exc)
+    if isinstance(result, TaskResult):
+        store.write(K.result(job.key), result.model_dump_json().encode())
+        store.delete(K.failure(job.key))
+    else:
+        store.write(K.failure(job.key), result.model_dump_json().encode())
+    return result
+
+
+def _failure(job: BacktestJob, exc: BaseException) -> TaskFailure:
+    return TaskFailure(
+        key=job.key, job=job, error=f"{type(exc).__name__}: {exc}".splitlines()[0],
+        traceback="".join(traceback.format_exception(exc)), worker=socket.gethostname(),
+    )
+
+
+def record_failure(job: BacktestJob, store: Store, exc: BaseException) -> TaskFailure:
+    """For executors: a task that died outside `execute_and_store` (retries exhausted)."""
+    failure = _failure(job, exc)
+    store.write(K.failure(job.key), failure.model_dump_json().encode())
+    return failure
