@@ -31,6 +31,7 @@ from farm.api import (
     variant,
 )
 from farm.config import get_config, get_default_config, set_config
+from farm.engine.risk import ActivePosition, RiskPayload
 from farm.errors import (
     CandleDataError,
     ConfigError,
@@ -72,6 +73,7 @@ from farm.events import (
     listen_walker_once,
     listen_walker_progress,
 )
+from farm.heat import HeatmapRow, HeatmapStatistics
 from farm.models import (
     ActiveResult,
     CancelledResult,
@@ -85,15 +87,24 @@ from farm.models import (
     SignalDto,
     SignalRow,
 )
+from farm.overfitting import DeflatedSharpe, deflated_sharpe
+from farm.reports.walker import WalkerResults, WalkerStrategyResult
+from farm.risk_rules import (
+    max_concurrent_positions,
+    max_positions_per_symbol,
+    min_reward_risk,
+    min_take_profit_distance,
+)
 from farm.run.backtest import Backtest
-from farm.run.facades import Partial, Performance, Schedule
+from farm.run.facades import Heat, Partial, Performance, PositionSize, Risk, Schedule
+from farm.run.walker import Walker
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActiveResult", "Backtest", "CancelledResult", "Candle", "CandleDataError", "Candles", "ClosedResult",
+    "ActivePosition", "ActiveResult", "Backtest", "CancelledResult", "Candle", "CandleDataError", "Candles", "ClosedResult",
     "ConfigError", "ContextError", "DuplicateError", "FarmError", "IdleResult", "NotFoundError",
-    "OpenedResult", "Partial", "Performance", "PnL", "Schedule", "ScheduledResult", "SignalDto", "SignalRow", "SchemaError", "SignalTimeoutError",
+    "OpenedResult", "Partial", "Performance", "PnL", "PositionSize", "Risk", "RiskPayload", "Schedule", "ScheduledResult", "SignalDto", "SignalRow", "SchemaError", "SignalTimeoutError",
     "SignalValidationError", "__version__", "add_exchange", "add_frame", "add_optimizer", "add_risk",
     "add_sizing", "add_strategy", "add_walker", "clear_registry", "emitters", "format_price",
     "format_quantity", "get_average_price", "get_candles", "get_config", "get_date", "get_default_config",
@@ -105,5 +116,8 @@ __all__ = [
     "listen_performance", "listen_risk", "listen_risk_once", "listen_signal", "listen_signal_backtest",
     "listen_signal_backtest_once", "listen_signal_live", "listen_signal_live_once", "listen_signal_once",
     "listen_validation", "listen_walker", "listen_walker_complete", "listen_walker_once",
-    "listen_walker_progress", "set_config", "set_logger", "variant",
+    "listen_walker_progress", "max_concurrent_positions", "max_positions_per_symbol",
+    "min_reward_risk", "min_take_profit_distance", "set_config", "set_logger", "variant",
+    "Walker", "WalkerResults", "WalkerStrategyResult",
+    "DeflatedSharpe", "Heat", "HeatmapRow", "HeatmapStatistics", "deflated_sharpe",
 ]

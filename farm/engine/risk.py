@@ -171,7 +171,8 @@ class RiskRuntime:
 
 def _unpack(validation: Validation) -> tuple[Callable[[RiskPayload], Any], str | None]:
     if isinstance(validation, Mapping):
-        return validation["validate"], validation.get("note") or None
+        note = validation.get("note")
+        return validation["validate"], str(note) if note else None
     return validation, None
 
 

@@ -1,5 +1,6 @@
-"""`farm.Schedule`, `farm.Performance`, `farm.Partial`, `farm.Heat`: statistics and reports over the
-process-wide storages the runs feed (SPEC §11.3, §11.4, §11.5, §11.7)."""
+"""`farm.Schedule`, `farm.Performance`, `farm.Partial`, `farm.Heat`, `farm.Risk`: statistics and
+reports over the process-wide storages the runs feed (SPEC §11.3, §11.4, §11.5, §11.7, §11.8);
+`farm.PositionSize`: quantities from registered sizings (§9)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,277 @@
+"""Walker results (SPEC §10) and the walker comparison report (§11.6).
+
+`walker_results` is the one place strategies are ranked: `Walker.get_data` uses it on the
+results of an in-process walk, and the farm coordinator uses it on statistics stored by many
+workers. Both must rank identically, so the ranking is a pure function of its input: no
+reliance on arrival order, wall-clock or dict order.
+
+The renderer is pure as well (D9): identical `WalkerResults` give a byte-identical report on
+any machine, because every list it prints has an explicit order (strategies by rank, each
+strategy's signals newest first).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from farm.errors import SchemaError
+from farm.models import ClosedResult, Model
+from farm.reports.markdown import document, integer, iso, metric, num, pct, pct_signed, table, text, upper
+from farm.stats import BacktestStatistics, safe
+
+__all__ = [
+    "WALKER_METRICS",
+    "WalkerResults",
+    "WalkerStrategyResult",
+    "check_metric",
+    "metric_value",
+    "render_walker_report",
+    "walker_results",
+]
+
+WALKER_METRICS = (
+    "sharpe_ratio",
+    "annualized_sharpe_ratio",
+    "win_rate",
+    "total_pnl",
+    "certainty_ratio",
+    "avg_pnl",
+    "expected_yearly_returns",
+)
+"""Statistics a walker may rank by; higher is always better (SPEC §10)."""
+
+TOP_STRATEGIES = 10
+CLOSING_NOTE = "**Note:** Higher values are better for all metrics except Standard Deviation (lower is better)."
+
+
+class WalkerStrategyResult(Model):
+    """One strategy's outcome in a walk; `stats` is `None` when its backtest failed."""
+
+    strategy_name: str
+    stats: BacktestStatistics | None
+    metric: float | None
+    """The ranking statistic, `None` when missing or not a finite number."""
+    rank: int
+    """1 = best."""
+
+
+class WalkerResults(Model):
+    """`Walker.get_data`: every strategy of a walk, ranked by the walker's metric."""
+
+    walker_name: str
+    symbol: str
+    exchange_name: str
+    frame_name: str
+    metric: str
+    total_strategies: int
+    best_strategy: str | None = None
+    best_metric: float | None = None
+    best_stats: BacktestStatistics | None = None
+    strategies: list[WalkerStrategyResult] = []
+    """In rank order (best first)."""
+
+
+def check_metric(metric_name: str, owner: str = "walker") -> str:
+    """Reject a metric the walker cannot rank by, naming the allowed ones (a typo such as the
+    reference's camelCase `sharpeRatio` would otherwise rank every strategy as N/A)."""
+    if metric_name not in WALKER_METRICS:
+        raise SchemaError(
+            f"{owner}: unknown metric {metric_name!r}; expected one of {', '.join(WALKER_METRICS)}"
+        )
+    return metric_name
+
+
+def metric_value(stats: BacktestStatistics | None, metric_name: str) -> float | None:
+    """`stats[metric]` if it is a finite number, else `None` (failed run, no trades, NaN)."""
+    return None if stats is None else safe(getattr(stats, metric_name))
+
+
+def walker_results(
+    walker_name: str,
+    symbol: str,
+    exchange_name: str,
+    frame_name: str,
+    metric: str,
+    stats_by_strategy: Sequence[tuple[str, BacktestStatistics | None]],
+    *,
+    total_strategies: int | None = None,
+) -> WalkerResults:
+    """Rank `stats_by_strategy` (given in the walker's strategy order) by `metric`.
+
+    Descending by metric; ties keep the walker's order, so the best is the earliest of equals
+    exactly as the sequential walk picks it; `None` metrics (failed or tradeless strategies)
+    rank last. `total_strategies` defaults to the number of entries; a stopped walk passes the
+    walker's full count.
+    """
+    check_metric(metric)
+    entries = [(name, stats, metric_value(stats, metric)) for name, stats in stats_by_strategy]
+    order = sorted(
+        range(len(entries)),
+        key=lambda i: (entries[i][2] is None, -(entries[i][2] or 0.0), i),
+    )
+    ranked = [
+        WalkerStrategyResult(strategy_name=entries[i][0], stats=entries[i][1], metric=entries[i][2], rank=rank)
+        for rank, i in enumerate(order, start=1)
+    ]
+    best = ranked[0] if ranked and ranked[0].metric is not None else None
+    return WalkerResults(
+        walker_name=walker_name,
+        symbol=symbol,
+        exchange_name=exchange_name,
+        frame_name=frame_name,
+        metric=metric,
+        total_strategies=len(entries) if total_strategies is None else total_strategies,
+        best_strategy=best.strategy_name if best else None,
+        best_metric=best.metric if best else None,
+        best_stats=best.stats if best else None,
+        strategies=ranked,
+    )
+
+
+# ---- rendering -------------------------------------------------------------------------
+
+
+def _ranked(results: WalkerResults) -> list[WalkerStrategyResult]:
+    # Sorted again so a hand-built or deserialised WalkerResults renders the same way.
+    return sorted(results.strategies, key=lambda s: s.rank)
+
+
+def _comparison_row(s: WalkerStrategyResult) -> list[str]:
+    st = s.stats
+    if st is None:
+        return [str(s.rank), s.strategy_name, num(s.metric, 2), *["N/A"] * 6]
+    return [
+        str(s.rank),
+        s.strategy_name,
+        num(s.metric, 2),
+        integer(st.total_signals),
+        pct(st.win_rate, 2),
+        pct_signed(st.avg_pnl),
+        pct_signed(st.total_pnl),
+        num(st.sharpe_ratio, 3),
+        pct(st.std_dev, 3),
+    ]
+
+
+def _comparison_table(results: WalkerResults, ranked: list[WalkerStrategyResult]) -> str:
+    if not ranked:
+        return "No strategy results available."
+    header = [
+        "Rank", "Strategy", results.metric, "Total Signals", "Win Rate", "Avg PNL", "Total PNL",
+        "Sharpe Ratio", "Std Dev",
+    ]
+    return table(header, (_comparison_row(s) for s in ranked[:TOP_STRATEGIES]))
+
+
+def _failed_note(ranked: list[WalkerStrategyResult]) -> str | None:
+    failed = [s.strategy_name for s in ranked if s.stats is None]
+    if not failed:
+        return None
+    return f"*No statistics (the backtest failed): {', '.join(failed)}.*"
+
+
+def _newest_first(signals: Sequence[ClosedResult]) -> list[ClosedResult]:
+    return sorted(signals, key=lambda c: (-c.close_timestamp, -c.signal.pending_at))
+
+
+def _pnl_table(ranked: list[WalkerStrategyResult], max_rows: int | float) -> tuple[str, str | None]:
+    if not ranked:
+        return "No strategy results available.", None
+    rows = [
+        [
+            s.strategy_name,
+            c.signal.id,
+            c.signal.symbol,
+            upper(c.signal.position),
+            pct_signed(c.pnl.pnl_percentage),
+            c.close_reason,
+            iso(c.signal.pending_at),
+            iso(c.close_timestamp),
+        ]
+        for s in ranked
+        if s.stats is not None
+        for c in _newest_first(s.stats.signal_list)
+    ]
+    if not rows:
+        return "No closed signals available.", None
+    shown = rows[: max(0, int(max_rows))] if math.isfinite(max_rows) else rows
+    note = None
+    if len(shown) < len(rows):
+        note = (
+            f"*Showing the first {len(shown)} of {len(rows)} signals (strategies by rank, newest "
+            "first); statistics cover all of them.*"
+        )
+    header = ["Strategy", "Signal ID", "Symbol", "Position", "PNL (net)", "Close Reason", "Open Time", "Close Time"]
+    return table(header, shown), note
+
+
+def _overfitting_check(results: WalkerResults, ranked: list[WalkerStrategyResult]) -> str:
+    """How much of the best Sharpe ratio the number of strategies tried can explain.
+
+    Picking the best of many strategies inflates its Sharpe ratio; the deflated Sharpe ratio
+    (farm.overfitting) discounts for that, using every strategy's Sharpe as the trials.
+    """
+    if results.metric != "sharpe_ratio":
+        return (
+            "*Not applicable: the deflated Sharpe ratio corrects a selection by sharpe_ratio; "
+            f"this walker ranks by {results.metric}.*"
+        )
+    sharpes = [
+        s.stats.sharpe_ratio for s in ranked if s.stats is not None and s.stats.sharpe_ratio is not None
+    ]
+    best = results.best_stats
+    if len(sharpes) < 2 or best is None or results.best_metric is None:
+        return (
+            "*Not applicable: it needs at least 2 strategies with a Sharpe ratio; "
+            f"this walk has {len(sharpes)}.*"
+        )
+    from farm.overfitting import deflated_sharpe, describe_deflated_sharpe, return_moments
+
+    skewness, kurtosis = return_moments([c.pnl.pnl_percentage for c in _newest_first(best.signal_list)])
+    check = deflated_sharpe(
+        results.best_metric, sharpes, best.total_signals, skewness=skewness, kurtosis=kurtosis
+    )
+    return describe_deflated_sharpe(check)
+
+
+def render_walker_report(results: WalkerResults, *, max_rows: int | float = 250) -> str:
+    """Markdown of `Walker.get_report` (SPEC §11.6 plus an overfitting check).
+
+    `max_rows` caps the PNL table (config `report_max_rows`, D8); the comparison table
+    always shows the top 10 strategies.
+    """
+    r = results
+    ranked = _ranked(r)
+    pnl_table, cap_note = _pnl_table(ranked, max_rows)
+    header = "\n".join(
+        [
+            f"# Walker Comparison Report: {r.walker_name}",
+            "",
+            metric("Symbol", r.symbol),
+            metric("Exchange", r.exchange_name),
+            metric("Frame", r.frame_name),
+            metric("Optimization Metric", r.metric),
+            metric("Strategies Tested", str(r.total_strategies)),
+        ]
+    )
+    best_lines = "\n".join(
+        [
+            metric(f"Best {r.metric}", num(r.best_metric, 2)),
+            metric("Total Signals", str(r.best_stats.total_signals if r.best_stats else 0)),
+        ]
+    )
+    return document(
+        header,
+        f"## Best Strategy: {text(r.best_strategy)}",
+        best_lines,
+        "## Overfitting Check",
+        _overfitting_check(r, ranked),
+        "## Top Strategies Comparison",
+        _comparison_table(r, ranked),
+        _failed_note(ranked),
+        "## All Signals (PNL Table)",
+        pnl_table,
+        cap_note,
+        CLOSING_NOTE,
+    )
