@@ -88,6 +88,7 @@ from farm.models import (
     SignalRow,
 )
 from farm.overfitting import DeflatedSharpe, deflated_sharpe
+from farm.persist import open_store
 from farm.reports.walker import WalkerResults, WalkerStrategyResult
 from farm.risk_rules import (
     max_concurrent_positions,
@@ -97,27 +98,30 @@ from farm.risk_rules import (
 )
 from farm.run.backtest import Backtest
 from farm.run.facades import Heat, Partial, Performance, PositionSize, Risk, Schedule
+from farm.run.reduce import SweepResult
+from farm.run.sweep import sweep
 from farm.run.walker import Walker
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActivePosition", "ActiveResult", "Backtest", "CancelledResult", "Candle", "CandleDataError", "Candles", "ClosedResult",
-    "ConfigError", "ContextError", "DuplicateError", "FarmError", "IdleResult", "NotFoundError",
-    "OpenedResult", "Partial", "Performance", "PnL", "PositionSize", "Risk", "RiskPayload", "Schedule", "ScheduledResult", "SignalDto", "SignalRow", "SchemaError", "SignalTimeoutError",
-    "SignalValidationError", "__version__", "add_exchange", "add_frame", "add_optimizer", "add_risk",
-    "add_sizing", "add_strategy", "add_walker", "clear_registry", "emitters", "format_price",
+    "__version__", "ActivePosition", "ActiveResult", "add_exchange", "add_frame", "add_optimizer",
+    "add_risk", "add_sizing", "add_strategy", "add_walker", "Backtest", "CancelledResult", "Candle",
+    "CandleDataError", "Candles", "clear_registry", "ClosedResult", "ConfigError", "ContextError",
+    "deflated_sharpe", "DeflatedSharpe", "DuplicateError", "emitters", "FarmError", "format_price",
     "format_quantity", "get_average_price", "get_candles", "get_config", "get_date", "get_default_config",
-    "get_mode", "grid", "list_exchanges", "list_frames", "list_optimizers", "list_risks", "list_sizings",
-    "list_strategies", "list_walkers", "listen_backtest_progress", "listen_done_backtest",
-    "listen_done_backtest_once", "listen_done_live", "listen_done_live_once", "listen_done_walker",
-    "listen_done_walker_once", "listen_error", "listen_exit", "listen_optimizer_progress",
-    "listen_partial_loss", "listen_partial_loss_once", "listen_partial_profit", "listen_partial_profit_once",
-    "listen_performance", "listen_risk", "listen_risk_once", "listen_signal", "listen_signal_backtest",
-    "listen_signal_backtest_once", "listen_signal_live", "listen_signal_live_once", "listen_signal_once",
-    "listen_validation", "listen_walker", "listen_walker_complete", "listen_walker_once",
-    "listen_walker_progress", "max_concurrent_positions", "max_positions_per_symbol",
-    "min_reward_risk", "min_take_profit_distance", "set_config", "set_logger", "variant",
-    "Walker", "WalkerResults", "WalkerStrategyResult",
-    "DeflatedSharpe", "Heat", "HeatmapRow", "HeatmapStatistics", "deflated_sharpe",
+    "get_mode", "grid", "Heat", "HeatmapRow", "HeatmapStatistics", "IdleResult", "list_exchanges",
+    "list_frames", "list_optimizers", "list_risks", "list_sizings", "list_strategies", "list_walkers",
+    "listen_backtest_progress", "listen_done_backtest", "listen_done_backtest_once", "listen_done_live",
+    "listen_done_live_once", "listen_done_walker", "listen_done_walker_once", "listen_error",
+    "listen_exit", "listen_optimizer_progress", "listen_partial_loss", "listen_partial_loss_once",
+    "listen_partial_profit", "listen_partial_profit_once", "listen_performance", "listen_risk",
+    "listen_risk_once", "listen_signal", "listen_signal_backtest", "listen_signal_backtest_once",
+    "listen_signal_live", "listen_signal_live_once", "listen_signal_once", "listen_validation",
+    "listen_walker", "listen_walker_complete", "listen_walker_once", "listen_walker_progress",
+    "max_concurrent_positions", "max_positions_per_symbol", "min_reward_risk", "min_take_profit_distance",
+    "NotFoundError", "open_store", "OpenedResult", "Partial", "Performance", "PnL", "PositionSize",
+    "Risk", "RiskPayload", "Schedule", "ScheduledResult", "SchemaError", "set_config", "set_logger",
+    "SignalDto", "SignalRow", "SignalTimeoutError", "SignalValidationError", "sweep", "SweepResult",
+    "variant", "Walker", "WalkerResults", "WalkerStrategyResult",
 ]

@@ -127,34 +127,135 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 @app.command()
-def demo(out: OutOption = Path("dump/demo")) -> None:
-    """The main job on the embedded default: the bundled strategies on bundled real candles
-    (four 5m pairs, January 2018), with reports written under --out."""
-    from farm.demo import demo_symbols, register_demo, run_demo
+def demo(
+    out: OutOption = Path("dump/demo"),
+    workers: Annotated[int | None, typer.Option("--workers", help="Local pool size (default: CPU count).")] = None,
+) -> None:
+    """The main job on the embedded default: a walker sweep of the bundled strategies and an SMA
+    parameter grid over four bundled 5m pairs (January 2018) on a local process pool; writes
+    walker and heat reports and the heatmap (markdown, PNG, HTML) under --out."""
+    from farm.demo import run_demo
+    from farm.run.sweep import SweepProgress
 
     with one_line_errors():
-        names = register_demo()
-        runs = len(names) * len(demo_symbols())
         with progress_bar() as bar:
-            overall = bar.add_task("demo backtests", total=runs)
-            current = bar.add_task("", total=1000)
-            done: set[tuple[str, str]] = set()
+            task = bar.add_task("demo sweep", total=None)
 
-            def on_progress(symbol: str, name: str, progress: float) -> None:
-                bar.update(current, description=f"{name} {symbol}", completed=int(progress * 1000))
-                if progress >= 1.0 and (symbol, name) not in done:
-                    done.add((symbol, name))
-                    bar.update(overall, completed=len(done))
+            def on_progress(p: SweepProgress) -> None:
+                bar.update(task, total=p.total, completed=p.done + p.failed)
 
-            rows, summary = run_demo(out, on_progress)
-        for row in rows:
-            s = row.stats
-            typer.echo(
-                f"{row.symbol:<9} {row.strategy_name:<16} trades {s.total_signals:>4}  "
-                f"PNL {_fmt(s.total_pnl, '+8.2f')}%  Sharpe {_fmt(s.sharpe_ratio, '+.3f')}"
-            )
-        typer.echo(f"summary: {summary}")
-        typer.echo(f"reports: {out / 'backtest'}")
+            result = run_demo(out, on_progress, workers=workers)
+        _print_sweep(result)
+        typer.echo(f"heatmap: {out / 'heatmap.png'} and {out / 'heatmap.html'}")
+        if result.failures:
+            raise typer.Exit(1)
+
+
+@app.command()
+def sweep(
+    walker: Annotated[str, typer.Option("--walker", help="Walker name (its strategies, exchange and frame).")],
+    symbols: Annotated[str, typer.Option("--symbols", help="Comma-separated symbols, e.g. BTC/USDT,ETH/USDT.")],
+    executor: Annotated[str, typer.Option("--executor", help="local (process pool) or celery.")] = "local",
+    imports: ImportsOption = None,
+    out: OutOption = Path("dump/sweep"),
+    workers: Annotated[int | None, typer.Option("--workers", help="Local pool size (default: CPU count).")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Queue the tasks (celery) and print the sweep id.")] = False,
+) -> None:
+    """Backtest every strategy of a walker on every symbol; write walker, heat and heatmap reports.
+
+    Exit status 0 when every task succeeded, 1 when some failed (they are listed), 2 on bad input."""
+    from farm.run.sweep import SweepProgress, plan_sweep
+    from farm.run.sweep import sweep as run_sweep
+
+    with one_line_errors():
+        import_modules(imports)
+        symbol_list = [s.strip() for s in symbols.split(",") if s.strip()]
+        plan_sweep(walker, symbol_list)  # every name checked before anything is drawn or queued
+        if detach:
+            sweep_id = run_sweep(walker, symbol_list, executor=executor, detach=True)
+            typer.echo(sweep_id)
+            return
+        with progress_bar() as bar:
+            task = bar.add_task("tasks", total=None)
+
+            def on_progress(p: SweepProgress) -> None:
+                bar.update(task, total=p.total, completed=p.done + p.failed,
+                           description=f"tasks ({p.failed} failed)" if p.failed else "tasks")
+
+            result = run_sweep(walker, symbol_list, executor=executor, out=out, workers=workers,
+                               on_progress=on_progress)
+        _print_sweep(result)
+        if result.failures:
+            raise typer.Exit(1)
+
+
+def _print_sweep(result) -> None:  # type: ignore[no-untyped-def]
+    typer.echo(f"sweep {result.sweep_id}: {result.tasks_total} tasks, {result.tasks_run} run, "
+               f"{result.tasks_skipped} already stored, {len({f.task_key for f in result.failures})} failed")
+    for symbol, walker in result.walker_results.items():
+        typer.echo(f"  {symbol:<12} best {walker.best_strategy or 'N/A'} ({walker.metric} {_fmt(walker.best_metric, '.3f')})")
+    for failure in result.failures:
+        typer.echo(f"  FAILED {failure.symbol} {failure.strategy_name}: {failure.error}")
+    if result.out is not None:
+        typer.echo(f"reports: {result.out / 'README.md'}")
+
+
+@app.command()
+def status(sweep_id: Annotated[str, typer.Argument(help="The id printed by `farm sweep --detach`.")]) -> None:
+    """Progress of a sweep, read from the result store (the coordinator need not be running)."""
+    from farm.run.sweep import sweep_status
+
+    with one_line_errors():
+        p = sweep_status(sweep_id)
+        typer.echo(f"sweep {sweep_id}: {p.done}/{p.total} done, {p.failed} failed, {p.pending} pending")
+
+
+@app.command()
+def report(
+    sweep_id: Annotated[str, typer.Argument(help="The sweep id.")],
+    imports: ImportsOption = None,
+    out: OutOption = Path("dump/sweep"),
+) -> None:
+    """Reduce whatever a sweep has stored so far into its reports (unfinished tasks are listed)."""
+    from farm.run.reduce import reduce_sweep
+    from farm.run.sweep import default_store, load_manifest
+
+    with one_line_errors():
+        import_modules(imports)
+        store = default_store()
+        result = reduce_sweep(load_manifest(sweep_id, store), store, out=out)
+        _print_sweep(result)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(ctx: typer.Context) -> None:
+    """A Celery worker with the farm's app and queue; other options go to `celery worker`
+    (e.g. --concurrency 2 --loglevel INFO)."""
+    settings = get_settings()
+    args = ["-A", "workers.app:app", "worker", "-Q", settings.queue, *ctx.args]
+    _exec_celery(args)
+
+
+@app.command()
+def flower(
+    port: Annotated[int | None, typer.Option("--port", help="Port on 127.0.0.1 (default FARM_FLOWER_PORT).")] = None,
+) -> None:
+    """Flower for the farm's broker, on 127.0.0.1 only, with basic auth from FARM_FLOWER_USER and
+    FARM_FLOWER_PASSWORD (it refuses to start without them)."""
+    settings = get_settings()
+    with one_line_errors():
+        if not settings.flower_user or not settings.flower_password:
+            raise UsageError("set FARM_FLOWER_USER and FARM_FLOWER_PASSWORD: Flower never runs without auth here")
+    args = ["-A", "workers.app:app", "flower", "--address=127.0.0.1", f"--port={port or settings.flower_port}",
+            f"--basic-auth={settings.flower_user}:{settings.flower_password}"]
+    _exec_celery(args)
+
+
+def _exec_celery(args: list[str]) -> None:
+    """Replace this process with `python -m celery ...` (signals and exit codes pass straight through)."""
+    import os
+
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", *args])
 
 
 def main() -> None:

@@ -167,7 +167,7 @@ class FarmSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FARM_", extra="ignore")
 
-    broker_url: str | None = None
+    broker_url: str = "redis://127.0.0.1:6379/0"
     result_backend: str | None = None
     redis_url: str | None = None
     s3_bucket: str | None = None
@@ -176,6 +176,15 @@ class FarmSettings(BaseSettings):
     data_dir: Path = Path(".farm")
     imports: str = ""
     dump_dir: Path = Path("dump")
+    visibility_timeout: int = 3600
+    """Seconds before the Redis broker redelivers an unacknowledged task (a killed worker's)."""
+    redrive_after: float = 0.0
+    """Seconds after which the coordinator re-submits a task with no stored record (0: never).
+    Double runs are harmless: a task's result is stored under its content hash."""
+    flower_user: str | None = None
+    flower_password: str | None = None
+    flower_port: int = 5555
+    queue: str = "farm"
 
     def import_list(self) -> list[str]:
         return [m.strip() for m in self.imports.split(",") if m.strip()]

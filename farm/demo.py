@@ -1,21 +1,22 @@
-"""The main job on the embedded default: the bundled strategies on the bundled real candles.
+"""The main job on the embedded default: a walker sweep of the bundled strategies (and an SMA
+parameter grid) over the bundled real candles.
 
-No servers, no network: four 5m crypto pairs shipped in the package, three example strategies,
-markdown reports on disk. `register_demo()` is importable (FARM_IMPORTS=farm.demo) so the
+No servers, no network: four 5m crypto pairs shipped in the package, a local process pool,
+reports and results on disk. `register_demo()` is importable (FARM_IMPORTS=farm.demo) so the
 same setup runs from the CLI, the tests and, later, farm workers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import farm
 from farm import registry
 from farm.data.sample import sample_source, sample_symbols
-from farm.reports.files import write_report
-from farm.reports.markdown import num, pct_signed, table
+from farm.persist import open_store
+from farm.run.reduce import SweepResult
+from farm.run.sweep import SweepProgress, sweep
 
 EXCHANGE = "sample"
 FRAME = "sample-jan-2018"
@@ -41,59 +42,24 @@ def register_demo() -> list[str]:
     return strategies.register_all()
 
 
-@dataclass(frozen=True)
-class DemoRow:
-    symbol: str
-    strategy_name: str
-    stats: object
-    report: Path
+WALKER = "demo"
 
 
-def run_demo(
-    out: Path, on_progress: Callable[[str, str, float], None] | None = None
-) -> tuple[list[DemoRow], Path]:
-    """Backtest every strategy on every sample symbol; write one report each and a summary."""
+def register_demo_walker() -> list[str]:
+    """The demo's walker: the three examples plus a grid of SMA crossover variants."""
     names = register_demo()
-    rows: list[DemoRow] = []
-    for symbol in demo_symbols():
-        for name in names:
-            unsubscribe = None
-            if on_progress is not None:
-                unsubscribe = farm.listen_backtest_progress(
-                    lambda e, s=symbol, n=name: on_progress(s, n, e.progress)
-                )
-            try:
-                for _ in farm.Backtest.run(symbol, strategy_name=name, exchange_name=EXCHANGE, frame_name=FRAME):
-                    pass
-            finally:
-                if unsubscribe is not None:
-                    unsubscribe()
-            report = write_report(
-                farm.Backtest.get_report(symbol, name), "backtest", f"{symbol}_{name}.md", out / "backtest"
-            )
-            rows.append(DemoRow(symbol, name, farm.Backtest.get_data(symbol, name), report))
-    summary = write_report(render_summary(rows), "demo", "summary.md", out)
-    return rows, summary
+    grid = farm.grid("sma_cross", fast=[5, 10, 20], slow=[50, 100])
+    if not registry.walkers.has(WALKER):
+        farm.add_walker(WALKER, EXCHANGE, FRAME, names + grid, metric="sharpe_ratio",
+                        note="bundled strategies and an SMA parameter grid on the bundled pairs")
+    return names + grid
 
 
-def render_summary(rows: list[DemoRow]) -> str:
-    header = ["Symbol", "Strategy", "Trades", "Win rate", "Total PNL", "Sharpe", "Report"]
-    body = [
-        [
-            r.symbol, r.strategy_name, str(r.stats.total_signals),
-            "N/A" if r.stats.win_rate is None else f"{r.stats.win_rate:.1f}%",
-            pct_signed(r.stats.total_pnl), num(r.stats.sharpe_ratio, 3),
-            f"[{r.report.name}](backtest/{r.report.name})",
-        ]
-        for r in rows
-    ]
-    return "\n".join(
-        [
-            "# Demo: bundled strategies on bundled real candles",
-            "",
-            f"Frame {START} → {END}, base interval {BASE_INTERVAL}, fees and slippage 0.1 % per side.",
-            "",
-            table(header, body),
-            "",
-        ]
-    )
+def run_demo(out: Path, on_progress: Callable[[SweepProgress], object] | None = None, *,
+             workers: int | None = None) -> SweepResult:
+    """A local walker sweep (process pool, files on disk): walker reports per symbol, heat
+    reports per strategy, the heatmap as markdown summary, PNG and HTML."""
+    register_demo_walker()
+    store = open_store(f"file://{(out / '.store').resolve()}")
+    return sweep(WALKER, demo_symbols(), executor="local", out=out, store=store, workers=workers,
+                 on_progress=on_progress)

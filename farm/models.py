@@ -7,12 +7,14 @@ a pydantic model because it is emitted, stored, rendered or sent as JSON.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CANDLE_FIELDS = ("timestamp", "open", "high", "low", "close", "volume")
 
@@ -152,6 +154,8 @@ class Candles:
             yield self[i]  # type: ignore[misc]
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame({k: getattr(self, k).copy() for k in CANDLE_FIELDS})
 
     def __repr__(self) -> str:
@@ -305,6 +309,10 @@ class RiskEvent(Model):
     timestamp: int
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
 def ms_to_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
@@ -317,6 +325,11 @@ def datetime_to_ms(value: datetime | str | int | float | pd.Timestamp) -> int:
         return int(value)
     if isinstance(value, float):
         return int(value)
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return (aware - _EPOCH) // _ONE_MS  # exact integer arithmetic, no float rounding
+    import pandas as pd
+
     ts = pd.Timestamp(value)
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")

@@ -58,17 +58,61 @@ def test_a_broken_strategy_module_is_named(tmp_path):
     assert missing.returncode == 2 and "cannot import module 'no_such_module'" in missing.stderr
 
 
-def test_demo_runs_the_bundled_strategies_and_writes_a_summary(tmp_path):
-    result = farm_cli("demo", "--out", str(tmp_path / "demo"), cwd=tmp_path)
+def test_demo_sweeps_the_bundled_strategies_and_writes_reports_and_pictures(tmp_path):
+    out = tmp_path / "demo"
+    result = farm_cli("demo", "--out", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    summary = (tmp_path / "demo" / "summary.md").read_text()
+    summary = (out / "README.md").read_text()
     for symbol in ("ADA/BTC", "ETH/BTC", "TRX/BTC", "XLM/BTC"):
-        for strategy in ("sma_cross", "mean_reversion", "breakout_retest"):
-            assert f"| {symbol} | {strategy} |" in summary
-    assert len(list((tmp_path / "demo" / "backtest").glob("*.md"))) == 12
+        assert f"| {symbol} |" in summary
+        assert (out / "walker" / f"demo_{symbol.replace('/', '-')}.md").read_text().startswith(
+            "# Walker Comparison Report: demo")
+    heat = sorted(p.name for p in (out / "heat").glob("*.md"))
+    assert "sma_cross(fast=5,slow=50).md" in heat and "breakout_retest.md" in heat and len(heat) == 9
+    assert (out / "heatmap.png").stat().st_size > 10_000
+    html = (out / "heatmap.html").read_text()
+    assert "sma_cross(fast=20,slow=100)" in html and "ETH/BTC" in html
+    assert "heatmap:" in result.stdout and "36 tasks" in result.stdout
+
+
+SWEEP_MODULE = USER_MODULE + """
+farm.add_walker("w", "sample", "week", ["sma_cross", farm.variant("sma_cross", fast=5)])
+"""
+
+
+def test_sweep_status_and_report_commands(tmp_path):
+    (tmp_path / "my_sweep.py").write_text(SWEEP_MODULE)
+    env = {"FARM_DATA_DIR": str(tmp_path / ".farm")}
+    first = farm_cli("sweep", "--walker", "w", "--symbols", "ETH/BTC,XLM/BTC", "--imports", "my_sweep",
+                     "--out", str(tmp_path / "out"), "--workers", "2", cwd=tmp_path, env_extra=env)
+    assert first.returncode == 0, first.stderr
+    assert "4 tasks, 4 run, 0 already stored, 0 failed" in first.stdout
+    sweep_id = first.stdout.split()[1].rstrip(":")
+    again = farm_cli("sweep", "--walker", "w", "--symbols", "ETH/BTC,XLM/BTC", "--imports", "my_sweep",
+                     "--out", str(tmp_path / "out2"), cwd=tmp_path, env_extra=env)
+    assert "4 tasks, 0 run, 4 already stored, 0 failed" in again.stdout
+    for name in ("README.md", "summary.json", "heatmap.html"):
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes()
+    status = farm_cli("status", sweep_id, cwd=tmp_path, env_extra=env)
+    assert status.stdout.strip() == f"sweep {sweep_id}: 4/4 done, 0 failed, 0 pending"
+    report = farm_cli("report", sweep_id, "--imports", "my_sweep", "--out", str(tmp_path / "out3"),
+                      cwd=tmp_path, env_extra=env)
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "out3" / "summary.json").read_bytes() == (tmp_path / "out" / "summary.json").read_bytes()
+
+
+def test_sweep_with_unknown_names_fails_before_running(tmp_path):
+    (tmp_path / "my_sweep.py").write_text(SWEEP_MODULE)
+    result = farm_cli("sweep", "--walker", "nope", "--symbols", "ETH/BTC", "--imports", "my_sweep", cwd=tmp_path,
+                      env_extra={"FARM_DATA_DIR": str(tmp_path / ".farm")})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: walker nope not found source=walker"
+    missing = farm_cli("status", "no-such-sweep", cwd=tmp_path, env_extra={"FARM_DATA_DIR": str(tmp_path / ".farm")})
+    assert missing.returncode == 2 and "sweep no-such-sweep not found" in missing.stderr
 
 
 def test_every_command_documents_itself(tmp_path):
-    for args in (["--help"], ["backtest", "--help"], ["demo", "--help"]):
+    for args in (["--help"], ["backtest", "--help"], ["demo", "--help"], ["sweep", "--help"], ["status", "--help"],
+                 ["report", "--help"], ["worker", "--help"], ["flower", "--help"]):
         result = farm_cli(*args, cwd=tmp_path)
         assert result.returncode == 0 and "Usage" in result.stdout

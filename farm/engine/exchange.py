@@ -8,6 +8,7 @@ series once and serves windows as numpy views, which is what makes per-tick stra
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from bisect import bisect_left
 from collections import OrderedDict
@@ -16,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from farm.config import get_config
 from farm.engine.anomaly import check_candles
@@ -39,7 +39,8 @@ def arrays_from_raw(raw: Any, where: str) -> CandleArrays:
     """Whatever a user's get_candles returned → column arrays (no row is dropped silently)."""
     if isinstance(raw, Candles):
         return CandleArrays(*(getattr(raw, k).copy() for k in CANDLE_FIELDS))
-    if isinstance(raw, pd.DataFrame):
+    pd = sys.modules.get("pandas")  # if pandas was never imported, raw cannot be a DataFrame
+    if pd is not None and isinstance(raw, pd.DataFrame):
         frame = raw
     else:
         from farm.data.sources import to_frame

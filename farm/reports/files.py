@@ -14,7 +14,7 @@ def write_report(text: str, kind: str, filename: str, path: str | Path | None = 
     """Write a report; `path` is the directory (default `./dump/<kind>/`). Returns the file."""
     directory = Path(path) if path is not None else get_settings().dump_dir / kind
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / _safe(filename)
+    target = directory / safe_filename(filename)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
@@ -22,6 +22,6 @@ def write_report(text: str, kind: str, filename: str, path: str | Path | None = 
     return target
 
 
-def _safe(filename: str) -> str:
+def safe_filename(filename: str) -> str:
     """Symbols like BTC/USDT and variant names must not create sub-directories."""
     return filename.replace("/", "-").replace("\\\\", "-")

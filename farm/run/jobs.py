@@ -38,7 +38,8 @@ class BacktestJob(BaseModel):
     """Modules that register the names above; workers import only those in FARM_IMPORTS."""
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Everything that decides the outcome; not `imports`, which only says how to load it."""
+        return json.dumps(self.model_dump(mode="json", exclude={"imports"}), sort_keys=True, separators=(",", ":"))
 
     @property
     def key(self) -> str:

@@ -1,0 +1,217 @@
+"""Stored task results → per-symbol `WalkerResults`, a symbols × strategies heatmap, reports.
+
+Only stored results are read (never in-memory listeners): whichever workers ran the tasks, and
+in whatever order they finished, the same results give byte-identical markdown, HTML and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from farm.heat import HeatmapStatistics, heatmap_statistics
+from farm.persist import Store
+from farm.persist import keys as K
+from farm.reports.files import safe_filename, write_report
+from farm.reports.heat import render_heat_report
+from farm.reports.heatmap import (
+    METRICS,
+    HeatmapMatrix,
+    heatmap_matrix,
+    render_heatmap_html,
+    render_heatmap_png,
+)
+from farm.reports.markdown import num, table
+from farm.reports.walker import WalkerResults, render_walker_report, walker_results
+from farm.run.jobs import BacktestJob, StrategyOutcome, TaskFailure, TaskResult
+from farm.run.sweep import SweepManifest
+from farm.stats import BacktestStatistics
+
+
+class SweepFailureRecord(BaseModel):
+    task_key: str
+    strategy_name: str
+    symbol: str
+    error: str
+
+
+class TaskErrors(BaseModel):
+    task_key: str
+    strategy_name: str
+    symbol: str
+    messages: list[str]
+
+
+class SweepResult(BaseModel):
+    sweep_id: str
+    walker_results: dict[str, WalkerResults]
+    """By symbol."""
+    heatmap: dict[str, HeatmapStatistics]
+    """By strategy: its rows are the symbols (as `farm.Heat`)."""
+    matrix: HeatmapMatrix
+    """The walker's metric over symbols × strategies (the picture's data)."""
+    tasks_total: int
+    tasks_run: int
+    tasks_skipped: int
+    failures: list[SweepFailureRecord]
+    errors: list[TaskErrors]
+    out: Path | None = None
+
+
+def load_outcomes(manifest: SweepManifest, store: Store) -> tuple[dict[tuple[str, str], StrategyOutcome],
+                                                                    list[TaskFailure], dict[str, BacktestJob]]:
+    """(symbol, strategy) → outcome for every stored result; failures for the rest (a job with
+    neither record yet counts as failed "not finished")."""
+    outcomes: dict[tuple[str, str], StrategyOutcome] = {}
+    failures: list[TaskFailure] = []
+    job_of: dict[str, BacktestJob] = {}
+    for job in manifest.jobs:
+        job_of[job.key] = job
+        data = store.read(K.result(job.key))
+        if data is not None:
+            result = TaskResult.model_validate_json(data)
+            for outcome in result.outcomes:
+                outcomes[(job.symbol, outcome.strategy_name)] = outcome
+            continue
+        data = store.read(K.failure(job.key))
+        if data is not None:
+            failures.append(TaskFailure.model_validate_json(data))
+        else:
+            failures.append(TaskFailure(key=job.key, job=job, error="not finished: no result stored yet"))
+    return outcomes, failures, job_of
+
+
+def reduce_sweep(manifest: SweepManifest, store: Store, *, out: Path | None, tasks_run: int = 0,
+                 tasks_skipped: int = 0) -> SweepResult:
+    outcomes, failed, _ = load_outcomes(manifest, store)
+    walkers = {
+        symbol: walker_results(
+            manifest.walker_name, symbol, manifest.exchange_name, manifest.frame_name, manifest.metric,
+            [(name, _stats(outcomes.get((symbol, name)))) for name in manifest.strategies],
+        )
+        for symbol in manifest.symbols
+    }
+    heat = {
+        name: heatmap_statistics({
+            symbol: list(reversed(outcome.stats.signal_list))  # chronological
+            for symbol in manifest.symbols
+            if (outcome := outcomes.get((symbol, name))) is not None
+        })
+        for name in manifest.strategies
+    }
+    metric = manifest.metric if manifest.metric in METRICS else "sharpe_ratio"
+    matrix = heatmap_matrix(heat, metric, symbols=manifest.symbols,
+                            title=manifest.walker_name)
+    failures = [
+        SweepFailureRecord(task_key=f.key, strategy_name=name, symbol=f.job.symbol, error=f.error)
+        for f in failed for name in f.job.strategies
+    ]
+    errors = [
+        TaskErrors(task_key=job.key, strategy_name=name, symbol=job.symbol, messages=outcome.errors)
+        for job in manifest.jobs for name in job.strategies
+        if (outcome := outcomes.get((job.symbol, name))) is not None and outcome.errors
+    ]
+    result = SweepResult(
+        sweep_id=manifest.sweep_id, walker_results=walkers, heatmap=heat, matrix=matrix,
+        tasks_total=len(manifest.jobs), tasks_run=tasks_run, tasks_skipped=tasks_skipped, failures=failures,
+        errors=errors, out=out,
+    )
+    if out is not None:
+        write_sweep_reports(result, manifest, outcomes, out)
+    return result
+
+
+def _stats(outcome: StrategyOutcome | None) -> BacktestStatistics | None:
+    return None if outcome is None else outcome.stats
+
+
+def write_sweep_reports(result: SweepResult, manifest: SweepManifest,
+                        outcomes: dict[tuple[str, str], StrategyOutcome], out: Path) -> None:
+    for symbol, walker in result.walker_results.items():
+        write_report(render_walker_report(walker), "walker", f"{manifest.walker_name}_{symbol}.md", out / "walker")
+    for name, stats in result.heatmap.items():
+        write_report(render_heat_report(name, stats), "heat", f"{name}.md", out / "heat")
+    out.mkdir(parents=True, exist_ok=True)
+    render_heatmap_png(result.matrix, out / "heatmap.png")
+    render_heatmap_html(result.matrix, out / "heatmap.html")
+    write_report(render_sweep_summary(result, manifest), "sweep", "README.md", out)
+    # What the sweep found, not how this invocation ran (tasks_run/skipped): re-runs stay identical.
+    summary = result.model_dump(mode="json", exclude={"out", "heatmap", "walker_results", "tasks_run", "tasks_skipped"})
+    summary["best"] = {s: w.best_strategy for s, w in result.walker_results.items()}
+    write_report(json.dumps(summary, indent=1, sort_keys=True) + "\n", "sweep", "summary.json", out)
+    pq.write_table(tasks_table(manifest, outcomes, result), out / "tasks.parquet")
+
+
+STAT_COLUMNS = ("total_signals", "win_count", "loss_count", "win_rate", "avg_pnl", "total_pnl", "std_dev",
+                "sharpe_ratio", "annualized_sharpe_ratio", "certainty_ratio", "expected_yearly_returns")
+
+
+def tasks_table(manifest: SweepManifest, outcomes: dict[tuple[str, str], StrategyOutcome],
+                result: SweepResult) -> pa.Table:
+    """One row per (symbol, strategy): status, the statistics, the error count; load it with
+    `pandas.read_parquet` to study a sweep."""
+    failed = {(f.symbol, f.strategy_name): f.error for f in result.failures}
+    rows: dict[str, list] = {k: [] for k in ("symbol", "strategy_name", "task_key", "status", "error", "errors",
+                                             *STAT_COLUMNS)}
+    for job in manifest.jobs:
+        for name in job.strategies:
+            outcome = outcomes.get((job.symbol, name))
+            rows["symbol"].append(job.symbol)
+            rows["strategy_name"].append(name)
+            rows["task_key"].append(job.key)
+            rows["status"].append("ok" if outcome else "failed")
+            rows["error"].append(failed.get((job.symbol, name)))
+            rows["errors"].append(len(outcome.errors) if outcome else 0)
+            for column in STAT_COLUMNS:
+                rows[column].append(getattr(outcome.stats, column) if outcome else None)
+    schema = pa.schema([
+        ("symbol", pa.string()), ("strategy_name", pa.string()), ("task_key", pa.string()),
+        ("status", pa.string()), ("error", pa.string()), ("errors", pa.int64()),
+        *[(c, pa.int64() if c in ("total_signals", "win_count", "loss_count") else pa.float64())
+          for c in STAT_COLUMNS],
+    ])
+    return pa.table(rows, schema=schema)
+
+
+def render_sweep_summary(result: SweepResult, manifest: SweepManifest) -> str:
+    lines = [
+        f"# Sweep {result.sweep_id}",
+        "",
+        f"**Walker:** {manifest.walker_name} | **Exchange:** {manifest.exchange_name} | "
+        f"**Frame:** {manifest.frame_name} | **Metric:** {manifest.metric}",
+        f"**Symbols:** {len(manifest.symbols)} | **Strategies:** {len(manifest.strategies)} | "
+        f"**Tasks:** {result.tasks_total} ({len({f.task_key for f in result.failures})} failed)",
+        "",
+        "## Best strategy per symbol",
+        "",
+        table(["Symbol", "Best strategy", f"Best {manifest.metric}", "Report"], [
+            [s, w.best_strategy or "N/A", num(w.best_metric, 2),
+             f"[{safe_filename(f'{manifest.walker_name}_{s}.md')}](walker/{safe_filename(f'{manifest.walker_name}_{s}.md')})"]
+            for s, w in result.walker_results.items()
+        ]),
+        "",
+        f"Heatmap of {result.matrix.metric}: [heatmap.html](heatmap.html), [heatmap.png](heatmap.png); "
+        "every task's statistics: `tasks.parquet`, `summary.json`.",
+        "",
+        "## Failed tasks",
+        "",
+    ]
+    if result.failures:
+        lines.append(table(["Symbol", "Strategy", "Task", "Error"], [
+            [f.symbol, f.strategy_name, f.task_key[:12], f.error.replace("|", "\\|")] for f in result.failures
+        ]))
+    else:
+        lines.append("None.")
+    lines += ["", "## Errors during runs", ""]
+    if result.errors:
+        lines.append(table(["Symbol", "Strategy", "Errors", "First error"], [
+            [e.symbol, e.strategy_name, str(len(e.messages)), e.messages[0].splitlines()[0].replace("|", "\\|")]
+            for e in result.errors
+        ]))
+    else:
+        lines.append("None.")
+    return "\n".join(lines) + "\n"

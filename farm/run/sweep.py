@@ -1,0 +1,169 @@
+"""The coordinator: a walker × symbols sweep planned as backtest jobs, run on an executor,
+reduced from stored results (API.md "The farm").
+
+A sweep is fully described by its manifest in the store, so any process can follow it
+(`sweep_status`) or reduce it (`reduce_sweep`) later: the coordinator need not stay connected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from farm import registry
+from farm.config import get_config, get_settings
+from farm.persist import Store, open_store
+from farm.persist import keys as K
+from farm.run.jobs import BacktestJob, loaded_modules_defining, strategy_code_version
+
+
+class SweepManifest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sweep_id: str
+    walker_name: str
+    exchange_name: str
+    frame_name: str
+    metric: str
+    symbols: list[str]
+    strategies: list[str]
+    """Canonical names in the walker's order."""
+    jobs: list[BacktestJob]
+
+
+class SweepProgress(BaseModel):
+    sweep_id: str
+    total: int
+    done: int
+    failed: int
+    skipped: int = 0
+
+    @property
+    def pending(self) -> int:
+        return self.total - self.done - self.failed
+
+
+def default_store() -> Store:
+    """Where results live: S3 when FARM_S3_BUCKET is set (workers on many hosts), else files
+    under FARM_DATA_DIR (one machine, the embedded default). Redis holds no results: a cache's
+    eviction policy must never be able to drop them."""
+    settings = get_settings()
+    if settings.s3_bucket:
+        return open_store(f"s3://{settings.s3_bucket}/{settings.s3_prefix}")
+    return open_store(f"file://{Path(settings.data_dir).resolve() / 'store'}")
+
+
+def risk_groups(strategy_names: Sequence[str]) -> list[list[str]]:
+    """Strategies that share a risk profile run together, in walker order, as one job (one
+    timeline for their shared ledger whatever the worker count); the others run alone."""
+    parent = list(range(len(strategy_names)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    by_risk: dict[str, int] = {}
+    for i, name in enumerate(strategy_names):
+        for risk in registry.get_strategy(name).risk_names:
+            if risk in by_risk:
+                parent[find(i)] = find(by_risk[risk])
+            else:
+                by_risk[risk] = i
+    groups: dict[int, list[str]] = {}
+    for i, name in enumerate(strategy_names):
+        groups.setdefault(find(i), []).append(name)
+    return sorted(groups.values(), key=lambda g: strategy_names.index(g[0]))
+
+
+def plan_sweep(walker_name: str, symbols: Sequence[str]) -> SweepManifest:
+    """Validate every name up front, then expand strategies × symbols into jobs."""
+    from farm.run.walker import validate_walker
+
+    walker, names = validate_walker(walker_name)
+    symbols = list(dict.fromkeys(symbols))
+    if not symbols:
+        raise ValueError("a sweep needs at least one symbol")
+    for symbol in symbols:
+        if not isinstance(symbol, str) or not symbol.strip():
+            raise ValueError(f"invalid symbol {symbol!r}")
+    config = get_config().model_dump()
+    imports = tuple(sorted(set(get_settings().import_list()) | set(loaded_modules_defining(names))))
+    jobs = [
+        BacktestJob(
+            strategies=tuple(group), symbol=symbol, exchange_name=walker.exchange_name,
+            frame_name=walker.frame_name, config=config, code_version=strategy_code_version(group),
+            imports=imports,
+        )
+        for symbol in symbols
+        for group in risk_groups(names)
+    ]
+    body = json.dumps([walker_name, symbols, [j.key for j in jobs]], separators=(",", ":"))
+    sweep_id = f"{walker_name[:24]}-{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+    return SweepManifest(
+        sweep_id=sweep_id, walker_name=walker_name, exchange_name=walker.exchange_name,
+        frame_name=walker.frame_name, metric=walker.metric, symbols=symbols, strategies=names, jobs=jobs,
+    )
+
+
+def save_manifest(manifest: SweepManifest, store: Store) -> None:
+    store.write(K.sweep_manifest(manifest.sweep_id), manifest.model_dump_json().encode())
+
+
+def load_manifest(sweep_id: str, store: Store | None = None) -> SweepManifest:
+    store = store or default_store()
+    data = store.read(K.sweep_manifest(sweep_id))
+    if data is None:
+        from farm.errors import NotFoundError
+
+        raise NotFoundError(f"sweep {sweep_id} not found in {store.url}")
+    return SweepManifest.model_validate_json(data)
+
+
+def sweep_status(sweep_id: str, store: Store | None = None) -> SweepProgress:
+    """Progress from the store alone: any client, any host, coordinator running or not."""
+    store = store or default_store()
+    manifest = load_manifest(sweep_id, store)
+    done = sum(store.exists(K.result(j.key)) for j in manifest.jobs)
+    failed = sum(
+        not store.exists(K.result(j.key)) and store.exists(K.failure(j.key)) for j in manifest.jobs
+    )
+    return SweepProgress(sweep_id=sweep_id, total=len(manifest.jobs), done=done, failed=failed)
+
+
+def sweep(
+    walker_name: str,
+    symbols: Sequence[str],
+    *,
+    executor: str = "local",
+    out: str | Path | None = None,
+    store: Store | None = None,
+    workers: int | None = None,
+    on_progress: Callable[[SweepProgress], Any] | None = None,
+    detach: bool = False,
+) -> Any:
+    """Plan, run what is not stored yet, reduce into `SweepResult` and reports under `out`.
+
+    A failed or erroring task never makes this raise: it is listed in the result and reports.
+    With `detach=True` (celery) it returns the sweep id once the tasks are queued."""
+    from farm.run.executors import get_executor
+    from farm.run.reduce import reduce_sweep
+
+    manifest = plan_sweep(walker_name, symbols)
+    store = store or default_store()
+    save_manifest(manifest, store)
+    pending = [job for job in manifest.jobs if not store.exists(K.result(job.key))]
+    skipped = len(manifest.jobs) - len(pending)
+    runner = get_executor(executor, workers=workers)
+    if detach:
+        runner.submit(manifest.sweep_id, pending, store)
+        return manifest.sweep_id
+    runner.run(manifest.sweep_id, pending, store, on_progress=on_progress, skipped=skipped)
+    return reduce_sweep(manifest, store, out=Path(out) if out is not None else None, tasks_run=len(pending),
+                        tasks_skipped=skipped)
