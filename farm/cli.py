@@ -240,15 +240,55 @@ def worker(ctx: typer.Context) -> None:
 def flower(
     port: Annotated[int | None, typer.Option("--port", help="Port on 127.0.0.1 (default FARM_FLOWER_PORT).")] = None,
 ) -> None:
-    """Flower for the farm's broker, on 127.0.0.1 only, with basic auth from FARM_FLOWER_USER and
-    FARM_FLOWER_PASSWORD (it refuses to start without them)."""
+    """Flower for the farm's broker, on 127.0.0.1 (FARM_FLOWER_ADDRESS), with basic auth from
+    FARM_FLOWER_USER and FARM_FLOWER_PASSWORD (it refuses to start without them)."""
     settings = get_settings()
     with one_line_errors():
         if not settings.flower_user or not settings.flower_password:
             raise UsageError("set FARM_FLOWER_USER and FARM_FLOWER_PASSWORD: Flower never runs without auth here")
-    args = ["-A", "workers.app:app", "flower", "--address=127.0.0.1", f"--port={port or settings.flower_port}",
+    args = ["-A", "workers.app:app", "flower", f"--address={settings.flower_address}",
+            f"--port={port or settings.flower_port}",
             f"--basic-auth={settings.flower_user}:{settings.flower_password}"]
     _exec_celery(args)
+
+
+@app.command()
+def beat() -> None:
+    """Celery beat: starts every registered batch (scheduler.add_batch in FARM_IMPORTS modules)
+    at its UTC time of day. Run exactly one beat per farm."""
+    _exec_celery(["-A", "workers.app:app", "beat", "--loglevel", "INFO"])
+
+
+batch_app = typer.Typer(help="Nightly batches: named walker sweeps on a schedule.", no_args_is_help=True)
+app.add_typer(batch_app, name="batch")
+
+
+@batch_app.command("run")
+def batch_run(
+    name: Annotated[str, typer.Argument(help="Batch name.")],
+    executor: Annotated[str, typer.Option("--executor", help="local (process pool) or celery.")] = "local",
+    imports: ImportsOption = None,
+) -> None:
+    """Run one batch now (its reports go under <out>/<name>/<UTC date>/)."""
+    import scheduler
+
+    with one_line_errors():
+        import_modules(imports)
+        result = scheduler.run_batch(name, executor=executor)
+        _print_sweep(result)
+        if result.failures:
+            raise typer.Exit(1)
+
+
+@batch_app.command("list")
+def batch_list(imports: ImportsOption = None) -> None:
+    """The registered batches and when they run (UTC)."""
+    import scheduler
+
+    with one_line_errors():
+        import_modules(imports)
+        for b in scheduler.list_batches():
+            typer.echo(f"{b.name}: walker {b.walker_name} on {', '.join(b.symbols)} daily at {b.hour:02d}:{b.minute:02d} UTC")
 
 
 def _exec_celery(args: list[str]) -> None:

@@ -184,6 +184,9 @@ class FarmSettings(BaseSettings):
     flower_user: str | None = None
     flower_password: str | None = None
     flower_port: int = 5555
+    flower_address: str = "127.0.0.1"
+    """Loopback by default; inside a container set 0.0.0.0 and publish the port on the host's
+    127.0.0.1 only (deploy/compose.yaml does)."""
     queue: str = "farm"
 
     def import_list(self) -> list[str]:

@@ -467,18 +467,33 @@ def test_background_cancel_stops_the_walk(market):
 
 
 def test_background_cancelled_at_once(market):
-    farm.add_walker("w", "x", "f", ["one_up", "two_up", "loser"])
+    """The cancel lands while the first strategy runs (it waits for the test), so exactly that
+    strategy is recorded and no later one starts, whatever the thread scheduling."""
+    import threading
+
+    gate = threading.Event()
+    started = threading.Event()
+
+    def gated(symbol, when):
+        started.set()
+        gate.wait(timeout=10)
+        return None
+
+    farm.add_strategy("gated", "1m", gated)
+    farm.add_walker("w", "x", "f", ["gated", "one_up", "two_up"])
     done: list[Any] = []
     farm.listen_done_walker(done.append)
     complete: list[Any] = []
     farm.listen_walker_complete(complete.append)
     cancel = farm.Walker.background("A", walker_name="w")
+    assert started.wait(timeout=10)
     cancel()
+    gate.set()
     cancel.thread.join(timeout=30)
     assert not cancel.thread.is_alive()
     assert len(done) == 1
     assert len(complete) == 1
-    assert len(complete[0].strategies) <= 1  # at most the strategy already under way
+    assert [s.strategy_name for s in complete[0].strategies] == ["gated"]
 
 
 # ---- report ----------------------------------------------------------------------------
