@@ -143,6 +143,12 @@ def fixed(value: Any, digits: int) -> str:
         return _format_double(x)
     if x == 0:
         x = 0.0  # drop the sign of -0
+    # Only an exact binary tie can round differently from Python's format (half to even); the
+    # exact test is integer arithmetic on the double's ratio, so the common case stays fast.
+    numerator, denominator = x.as_integer_ratio()
+    scaled = numerator * 10**digits
+    if (2 * scaled) % denominator != 0 or scaled % denominator == 0:
+        return f"{x:.{digits}f}"
     with localcontext() as ctx:
         ctx.prec = 130  # |x| < 1e21 and digits <= 100: the result never needs more
         quantum = Decimal(1).scaleb(-digits)

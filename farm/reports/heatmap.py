@@ -430,6 +430,7 @@ def render_heatmap_png(matrix: HeatmapMatrix, path: str | Path, *, dpi: int = 14
     left margin is sized to the longest strategy name.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PolyCollection
     from matplotlib.colorbar import ColorbarBase
     from matplotlib.colors import LinearSegmentedColormap, Normalize
     from matplotlib.figure import Figure
@@ -451,11 +452,17 @@ def render_heatmap_png(matrix: HeatmapMatrix, path: str | Path, *, dpi: int = 14
     ax = fig.add_axes((label_w / width, bottom / height, grid_w, cell_h * max(n_rows, 1) / height))
     ax.set_xlim(0, max(n_cols, 1))
     ax.set_ylim(max(n_rows, 1), 0)
+    # One collection for every cell (colours and white grid): a patch per cell, or an image
+    # resampled to the canvas, costs more than the rest of a large sweep's reduce.
+    colours = [[scale.colour(matrix.values[i][j]) for i in range(n_cols)] for j in range(n_rows)]
+    if n_rows and n_cols:
+        cells = [[(i, j), (i + 1, j), (i + 1, j + 1), (i, j + 1)] for j in range(n_rows) for i in range(n_cols)]
+        ax.add_collection(PolyCollection(cells, facecolors=[c for row in colours for c in row],
+                                         edgecolors="white", linewidths=1.5))
     for j in range(n_rows):
         for i in range(n_cols):
             value = matrix.values[i][j]
-            colour = scale.colour(value)
-            ax.add_patch(Rectangle((i, j), 1, 1, facecolor=colour, edgecolor="white", linewidth=1.5))
+            colour = colours[j][i]
             is_best = (i, j) in best
             ax.text(
                 i + 0.5, j + 0.52, _cell_text(style, value), ha="center", va="center", fontsize=9,

@@ -178,9 +178,25 @@ def _newest_first(signals: Sequence[ClosedResult]) -> list[ClosedResult]:
 def _pnl_table(ranked: list[WalkerStrategyResult], max_rows: int | float) -> tuple[str, str | None]:
     if not ranked:
         return "No strategy results available.", None
+    signals = [
+        (s.strategy_name, c)
+        for s in ranked
+        if s.stats is not None
+        for c in _newest_first(s.stats.signal_list)
+    ]
+    if not signals:
+        return "No closed signals available.", None
+    # Cap before formatting: a sweep of many variants has far more signals than rows shown.
+    shown = signals[: max(0, int(max_rows))] if math.isfinite(max_rows) else signals
+    note = None
+    if len(shown) < len(signals):
+        note = (
+            f"*Showing the first {len(shown)} of {len(signals)} signals (strategies by rank, newest "
+            "first); statistics cover all of them.*"
+        )
     rows = [
         [
-            s.strategy_name,
+            name,
             c.signal.id,
             c.signal.symbol,
             upper(c.signal.position),
@@ -189,21 +205,10 @@ def _pnl_table(ranked: list[WalkerStrategyResult], max_rows: int | float) -> tup
             iso(c.signal.pending_at),
             iso(c.close_timestamp),
         ]
-        for s in ranked
-        if s.stats is not None
-        for c in _newest_first(s.stats.signal_list)
+        for name, c in shown
     ]
-    if not rows:
-        return "No closed signals available.", None
-    shown = rows[: max(0, int(max_rows))] if math.isfinite(max_rows) else rows
-    note = None
-    if len(shown) < len(rows):
-        note = (
-            f"*Showing the first {len(shown)} of {len(rows)} signals (strategies by rank, newest "
-            "first); statistics cover all of them.*"
-        )
     header = ["Strategy", "Signal ID", "Symbol", "Position", "PNL (net)", "Close Reason", "Open Time", "Close Time"]
-    return table(header, shown), note
+    return table(header, rows), note
 
 
 def _overfitting_check(results: WalkerResults, ranked: list[WalkerStrategyResult]) -> str:
