@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 import farm
 from farm.data.sample import sample_dir
 
@@ -28,6 +30,28 @@ def test_quick_start_runs_and_trades(capsys):
     out = capsys.readouterr().out
     assert "# Backtest Report: breakout" in out
     assert f"**Total signals:** {stats.total_signals}" in out
+
+
+def all_python_blocks() -> list[tuple[str, str]]:
+    text = README.read_text()
+    blocks = []
+    for match in re.finditer(r"```python\n(.*?)```", text, re.S):
+        heading = [line for line in text[: match.start()].splitlines() if line.startswith("## ")][-1]
+        blocks.append((heading, match.group(1)))
+    return blocks
+
+
+@pytest.mark.parametrize(("heading", "code"), [b for b in all_python_blocks() if "Quick start" not in b[0]],
+                         ids=[b[0] for b in all_python_blocks() if "Quick start" not in b[0]])
+def test_every_readme_example_runs(heading, code, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, f"README {heading}", "exec"), {})
+    out = capsys.readouterr().out
+    assert out.strip(), "each example prints what it shows"
+    if "Risk profiles" in heading:
+        assert out.strip().splitlines()[-1] == "0.1"
+    if "The farm" in heading:
+        assert (tmp_path / "dump" / "my-sweep" / "tasks.parquet").exists()
 
 
 def test_readme_has_exactly_the_two_setup_commands():
