@@ -94,15 +94,20 @@ def plan_sweep(walker_name: str, symbols: Sequence[str]) -> SweepManifest:
         if not isinstance(symbol, str) or not symbol.strip():
             raise ValueError(f"invalid symbol {symbol!r}")
     config = get_config().model_dump()
-    imports = tuple(sorted(set(get_settings().import_list()) | set(loaded_modules_defining(names))))
+    configured = set(get_settings().import_list())
+    groups = risk_groups(names)
+    # Each job names only the modules its own strategies need: one module a worker may not
+    # import fails that module's tasks, not the whole sweep.
+    imports = {tuple(group): tuple(sorted(configured | set(loaded_modules_defining(group)))) for group in groups}
+    versions = {tuple(group): strategy_code_version(group) for group in groups}
     jobs = [
         BacktestJob(
             strategies=tuple(group), symbol=symbol, exchange_name=walker.exchange_name,
-            frame_name=walker.frame_name, config=config, code_version=strategy_code_version(group),
-            imports=imports,
+            frame_name=walker.frame_name, config=config, code_version=versions[tuple(group)],
+            imports=imports[tuple(group)],
         )
         for symbol in symbols
-        for group in risk_groups(names)
+        for group in groups
     ]
     body = json.dumps([walker_name, symbols, [j.key for j in jobs]], separators=(",", ":"))
     sweep_id = f"{walker_name[:24]}-{hashlib.sha256(body.encode()).hexdigest()[:12]}"
@@ -159,6 +164,8 @@ def sweep(
     store = store or default_store()
     save_manifest(manifest, store)
     pending = [job for job in manifest.jobs if not store.exists(K.result(job.key))]
+    for job in pending:  # a failure left by an earlier run must not count as this run's outcome
+        store.delete(K.failure(job.key))
     skipped = len(manifest.jobs) - len(pending)
     runner = get_executor(executor, workers=workers)
     if detach:

@@ -1,0 +1,178 @@
+"""The farm's test rig: a real Redis broker on loopback (db 14, flushed before and after), the
+farm's Celery app pointed at it, an in-process worker, and separate worker processes.
+
+The environment (FARM_BROKER_URL, FARM_QUEUE, FARM_IMPORTS) is set before `workers.app` is
+imported, and `workers.app.configure` re-applies it should the app have been imported already.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REDIS_HOST, REDIS_PORT
+from tests.farm.names import HELPERS
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER_DB = 14
+BROKER_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{BROKER_DB}"
+INPROC_QUEUE = f"farm-test-{uuid.uuid4().hex[:8]}"
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, message: Callable[[], str] | str,
+              interval: float = 0.05) -> None:
+    """Poll `predicate` until true; fail with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(message() if callable(message) else message)
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="module")
+def broker_redis() -> Iterator[object]:
+    """A client of the broker db; the db is flushed before a test module and after it."""
+    import redis
+
+    client = redis.Redis.from_url(BROKER_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"no Redis answers at {REDIS_HOST}:{REDIS_PORT} ({exc}); .ci/run starts one")
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def farm_env(broker_redis) -> Iterator[dict[str, str]]:
+    """The farm settings every process of these tests shares (coordinator and workers)."""
+    env = {"FARM_BROKER_URL": BROKER_URL, "FARM_QUEUE": INPROC_QUEUE, "FARM_IMPORTS": HELPERS,
+           "FARM_REDRIVE_AFTER": "0"}
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        mp.delenv("FARM_RESULT_BACKEND", raising=False)
+        yield env
+    _reconfigure()  # back to the environment without the test settings
+
+
+def _reconfigure() -> None:
+    if "workers.app" in sys.modules:
+        from workers.app import app, configure
+
+        configure(app)
+
+
+@pytest.fixture(scope="module")
+def celery_app(farm_env):
+    """The farm's app (`workers.app:app`), configured for the test broker."""
+    from workers.app import app, configure
+
+    configure(app)
+    assert app.conf.broker_url == BROKER_URL
+    import workers.tasks  # noqa: F401 - registers farm.run_job
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def celery_worker(celery_app):
+    """An in-process worker (solo pool, in a thread) consuming the tests' queue."""
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(celery_app, pool="solo", concurrency=1, perform_ping_check=False, queues=[INPROC_QUEUE],
+                      loglevel="WARNING", shutdown_timeout=20) as worker:
+        yield worker
+
+
+@pytest.fixture
+def use_queue(celery_app) -> Iterator[Callable[[str], None]]:
+    """Point the coordinator's app at another queue for this test (restored after)."""
+    saved = celery_app.conf.task_default_queue
+
+    def use(name: str) -> None:
+        celery_app.conf.task_default_queue = name
+
+    yield use
+    celery_app.conf.task_default_queue = saved
+
+
+@pytest.fixture
+def registered(farm_env) -> None:
+    """The helpers' exchange, frame, strategies and walkers (again after the autouse clear)."""
+    from tests.farm import helpers
+
+    helpers.register()
+
+
+class WorkerProcess:
+    """`celery -A workers.app:app worker` in its own process, log in a file."""
+
+    def __init__(self, name: str, queue: str, env: dict[str, str], log_dir: Path):
+        self.name = name
+        self.log_path = log_dir / f"worker-{name}.log"
+        full_env = {**os.environ, **env, "FARM_QUEUE": queue, "PYTHONPATH": str(ROOT)}
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.app:app", "worker", "--pool=solo",
+             "--concurrency=1", "-Q", queue, "-n", f"{name}@%h", "--without-heartbeat", "--without-mingle",
+             "--without-gossip", "--loglevel=INFO"],
+            cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no warm shutdown, nothing acknowledged or given back."""
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+@pytest.fixture
+def worker_processes(farm_env, tmp_path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start separate worker processes; every one still running is stopped after the test."""
+    started: list[WorkerProcess] = []
+
+    def start(name: str, queue: str, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(name, queue, {**farm_env, **env}, tmp_path)
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+@pytest.fixture
+def fresh_queue(broker_redis) -> Iterator[str]:
+    """A queue name of its own; its list is deleted afterwards."""
+    name = f"farm-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    broker_redis.delete(name)

@@ -1,0 +1,187 @@
+"""`CeleryExecutor`: the coordinator's side of the farm (the `Executor` protocol of
+`farm.run.executors`).
+
+`submit` checks the broker answers (a clear `FarmError` within seconds, never a hang), then
+queues one `farm.run_job` per job with the job's content hash as the task id. `run` submits and
+follows the sweep through the store alone: a job is finished when its result or failure record
+exists, whichever worker wrote it, so the coordinator needs no result backend and can be
+restarted. With `FARM_REDRIVE_AFTER` > 0 it re-queues a job still without a record that many
+seconds after its last submission (a lost message, a worker that died before the broker's
+visibility timeout redelivers); a double run stores the same record under the same key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from celery import Celery, group
+
+from farm.config import get_settings
+from farm.errors import FarmError
+from farm.persist import Store
+from farm.persist import keys as K
+from farm.run.jobs import BacktestJob
+from farm.run.sweep import SweepProgress
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[SweepProgress], Any]
+
+
+def masked_url(url: str) -> str:
+    """`url` as configured, with any password replaced by `**`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = f"{parts.username or ''}:**"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[-1]}"))
+
+
+class CeleryExecutor:
+    """Jobs as Celery tasks on `app` (default `workers.app:app`), followed through the store."""
+
+    def __init__(self, app: Celery | None = None, *, poll_interval: float = 0.5, connect_timeout: float = 3.0,
+                 redrive_after: float | None = None, stall_notice: float = 30.0,
+                 stall_timeout: float | None = None):
+        if app is None:
+            from workers.app import app as default_app
+
+            app = default_app
+        import workers.tasks  # noqa: F401 - registers farm.run_job on the app
+
+        self.app = app
+        self.poll_interval = poll_interval
+        self.connect_timeout = connect_timeout
+        self.redrive_after = redrive_after
+        """Seconds; None: FARM_REDRIVE_AFTER, read when `run` starts (0: never re-drive)."""
+        self.stall_notice = stall_notice
+        """Log a warning when no job has finished for this many seconds (and again after as long)."""
+        self.stall_timeout = stall_timeout
+        """Stop following after this many seconds without a finished job (None: follow until done);
+        the jobs left then reduce as "not finished" and can be followed with `farm status`."""
+
+    # ---- the broker ----------------------------------------------------------------------
+
+    @property
+    def broker(self) -> str:
+        """The broker URL, its password masked (for messages)."""
+        return masked_url(str(self.app.conf.broker_url))
+
+    def check_broker(self) -> None:
+        """Raise `FarmError` naming the broker unless it accepts a connection within a few seconds."""
+        url = self.broker
+        conn = self.app.connection_for_write()
+        try:
+            conn.ensure_connection(max_retries=2, interval_start=0, interval_step=0.5, interval_max=0.5,
+                                   timeout=self.connect_timeout)
+        except Exception as exc:  # noqa: BLE001 - every transport has its own connection errors
+            raise FarmError(
+                f"cannot reach the Celery broker at {url} ({type(exc).__name__}: {exc}); start it or set "
+                f"FARM_BROKER_URL"
+            ) from None
+        finally:
+            conn.release()
+
+    # ---- the Executor protocol -------------------------------------------------------------
+
+    def submit(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store) -> None:
+        """Queue one task per job (after the broker check); returns once they are on the broker."""
+        self.check_broker()
+        for job in jobs:
+            # A failure left by an earlier run would read as this run's outcome: it runs again.
+            if store.exists(K.failure(job.key)):
+                store.delete(K.failure(job.key))
+        self._publish(sweep_id, jobs, store)
+
+    def run(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store, *,
+            on_progress: ProgressFn | None = None, skipped: int = 0) -> None:
+        """Submit, then poll the store until every job has a record; `on_progress` on each change."""
+        jobs = list({job.key: job for job in jobs}.values())
+        progress = SweepProgress(sweep_id=sweep_id, total=len(jobs) + skipped, done=skipped, failed=0,
+                                 skipped=skipped)
+        if on_progress:
+            on_progress(progress.model_copy())
+        if not jobs:
+            return
+        redrive_after = self.redrive_after if self.redrive_after is not None else get_settings().redrive_after
+        self.submit(sweep_id, jobs, store)
+        queue = self.app.conf.task_default_queue
+        logger.info("sweep %s: %d task(s) queued on %r at %s", sweep_id, len(jobs), queue, self.broker)
+        pending: dict[str, BacktestJob] = {job.key: job for job in jobs}
+        submitted = dict.fromkeys(pending, time.monotonic())
+        last_change = last_notice = time.monotonic()
+        spent = 0.0
+        while pending:
+            # A store slow to answer (many pending jobs on S3) is polled less often, never in a loop.
+            time.sleep(max(self.poll_interval, spent))
+            polled = time.monotonic()
+            changed = False
+            for key in list(pending):
+                if store.exists(K.result(key)):
+                    progress.done += 1
+                elif store.exists(K.failure(key)):
+                    progress.failed += 1
+                else:
+                    continue
+                del pending[key], submitted[key]
+                changed = True
+            now = time.monotonic()
+            spent = now - polled
+            if changed:
+                last_change = last_notice = now
+                if on_progress:
+                    on_progress(progress.model_copy())
+            if redrive_after > 0:
+                due = [pending[key] for key, at in submitted.items() if now - at >= redrive_after]
+                if due:
+                    self._redrive(sweep_id, due, store, submitted, now, redrive_after)
+            idle = now - last_change
+            if not pending:
+                break
+            if self.stall_timeout is not None and idle >= self.stall_timeout:
+                logger.warning("sweep %s: no task finished for %.0f s; %d of %d task(s) without a record; "
+                               "stopped following (farm status %s)", sweep_id, idle, len(pending),
+                               len(jobs), sweep_id)
+                return
+            if now - last_notice >= self.stall_notice:
+                last_notice = now
+                logger.warning("sweep %s: no task finished for %.0f s, %d of %d still pending; is a worker "
+                               "consuming queue %r at %s?", sweep_id, idle, len(pending), len(jobs), queue,
+                               self.broker)
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _redrive(self, sweep_id: str, due: list[BacktestJob], store: Store, submitted: dict[str, float],
+                 now: float, redrive_after: float) -> None:
+        logger.warning("sweep %s: re-queuing %d task(s) with no record %.0f s after submission", sweep_id,
+                       len(due), redrive_after)
+        try:
+            self._publish(sweep_id, due, store)
+        except Exception as exc:  # noqa: BLE001 - the broker may be back at the next poll
+            logger.warning("sweep %s: re-queuing failed (%s: %s); will try again", sweep_id,
+                           type(exc).__name__, exc)
+        for job in due:
+            submitted[job.key] = now
+
+    def _publish(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store) -> None:
+        from workers.tasks import TASK_NAME, job_label
+
+        if not jobs:
+            return
+        queue = self.app.conf.task_default_queue
+        signatures = [
+            self.app.signature(
+                TASK_NAME, (job.model_dump(mode="json"), store.url), {"sweep_id": sweep_id},
+                task_id=job.key, queue=queue, argsrepr=job_label(job), kwargsrepr=f"sweep {sweep_id}",
+            )
+            for job in jobs
+        ]
+        group(signatures).apply_async()
+
+
+__all__ = ["CeleryExecutor"]
