@@ -7,6 +7,7 @@ a pydantic model because it is emitted, stored, rendered or sent as JSON.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -267,7 +268,11 @@ class DoneEvent(Model):
     symbol: str
 
 
-class BacktestProgress(Model):
+@dataclass(frozen=True, slots=True)
+class BacktestProgress:
+    """Emitted on every frame while someone listens: a plain slotted record, because a validated
+    model per frame would cost more than the frame (progress is never stored or sent as is)."""
+
     exchange_name: str
     strategy_name: str
     symbol: str

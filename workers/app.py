@@ -19,6 +19,7 @@ worker, and the tasks that need it then fail with the import error as their mess
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 from urllib.parse import urlparse
 
@@ -88,8 +89,11 @@ def _drop_pooled_connections(target: Celery) -> None:
 def import_farm_modules(settings: FarmSettings | None = None) -> dict[str, str]:
     """Import every module in FARM_IMPORTS; returns {module: error} for those that failed
     (logged, never raised: the tasks that need a broken module report it themselves)."""
+    from farm.run.execute import mark_configured_imports
+
     settings = settings or get_settings()
     failed: dict[str, str] = {}
+    before = set(sys.modules)
     for name in settings.import_list():
         try:
             importlib.import_module(name)
@@ -97,6 +101,7 @@ def import_farm_modules(settings: FarmSettings | None = None) -> dict[str, str]:
             failed[name] = f"{type(exc).__name__}: {exc}"
             logger.error("FARM_IMPORTS: module %r failed to import (%s); tasks that need it will fail",
                          name, failed[name], exc_info=True)
+    mark_configured_imports(before)
     return failed
 
 

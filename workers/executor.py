@@ -27,6 +27,9 @@ from farm.persist import keys as K
 from farm.run.jobs import BacktestJob
 from farm.run.sweep import SweepProgress
 
+FAST_POLL = 0.05
+"""Seconds between store polls while tasks are finishing."""
+
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[SweepProgress], Any]
@@ -116,9 +119,11 @@ class CeleryExecutor:
         submitted = dict.fromkeys(pending, time.monotonic())
         last_change = last_notice = time.monotonic()
         spent = 0.0
+        wait = FAST_POLL
         while pending:
-            # A store slow to answer (many pending jobs on S3) is polled less often, never in a loop.
-            time.sleep(max(self.poll_interval, spent))
+            # Fast while tasks are finishing, backing off to poll_interval when nothing changes; a
+            # store slow to answer (many pending jobs on S3) is polled less often, never in a loop.
+            time.sleep(max(wait, spent))
             polled = time.monotonic()
             changed = False
             for key in list(pending):
@@ -132,6 +137,7 @@ class CeleryExecutor:
                 changed = True
             now = time.monotonic()
             spent = now - polled
+            wait = FAST_POLL if changed else min(self.poll_interval, wait * 1.5)
             if changed:
                 last_change = last_notice = now
                 if on_progress:

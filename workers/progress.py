@@ -52,6 +52,9 @@ class ProgressForwarder:
             logger.warning("could not send %s events; continuing without them", EVENT, exc_info=True)
 
     def __enter__(self) -> ProgressForwarder:
+        # The interval starts now: a task shorter than min_interval sends no progress event at all
+        # (a publish per short task would cost more than the task's own bookkeeping).
+        self._last = self.clock()
         self._unsubscribe = farm.listen_backtest_progress(self)
         return self
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Sequence
@@ -30,11 +31,22 @@ class TransientJobError(FarmError):
     """A failure worth retrying (the data source timed out or refused the connection)."""
 
 
+_loaded_by_configured: set[str] = set()
+
+
+def mark_configured_imports(before: set[str]) -> None:
+    """Called by a worker right after importing FARM_IMPORTS: the modules loaded since `before`
+    came in through configured modules (e.g. the strategy package they import) and are allowed."""
+    _loaded_by_configured.update(set(sys.modules) - before)
+
+
 def import_job_modules(modules: Sequence[str], allowed: Sequence[str] | None) -> None:
-    """Strategy code is imported only from configured modules: a job may name only modules the
-    worker's FARM_IMPORTS lists (`allowed=None`: in-process runs, already imported)."""
+    """Strategy code is imported only from configured modules: a job may name a module the
+    worker's FARM_IMPORTS lists, or one those modules loaded when the worker imported them
+    (`mark_configured_imports`); nothing else is imported on a job's say-so (`allowed=None`:
+    in-process runs, where everything was registered by the caller)."""
     for name in modules:
-        if allowed is not None and name not in allowed:
+        if allowed is not None and name not in allowed and name not in _loaded_by_configured:
             raise JobError(f"module {name!r} is not in this worker's FARM_IMPORTS ({', '.join(allowed) or 'empty'})")
         try:
             importlib.import_module(name)

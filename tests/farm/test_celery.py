@@ -392,3 +392,21 @@ def test_unreachable_broker_fails_fast(celery_app, registered, tmp_path, monkeyp
         monkeypatch.setenv("FARM_BROKER_URL", BROKER_URL)
         configure(celery_app)
     assert celery_app.conf.broker_url == BROKER_URL == get_settings().broker_url
+
+
+def test_a_module_imported_by_a_configured_module_is_allowed_but_nothing_else():
+    """The allow-list is FARM_IMPORTS plus what those modules loaded at worker start-up."""
+    import sys
+
+    from farm.run import execute as ex
+
+    before = set(sys.modules)
+    sys.modules.setdefault("pretend_strategy_pkg_for_test", sys.modules["json"])  # "loaded by" a configured module
+    try:
+        ex.mark_configured_imports(before)
+        ex.import_job_modules(["pretend_strategy_pkg_for_test"], allowed=["configured_mod"])
+        with pytest.raises(ex.JobError, match="module 'json' is not in this worker's FARM_IMPORTS"):
+            ex.import_job_modules(["json"], allowed=["configured_mod"])  # loaded, but not by configured code
+    finally:
+        sys.modules.pop("pretend_strategy_pkg_for_test", None)
+        ex._loaded_by_configured.discard("pretend_strategy_pkg_for_test")
