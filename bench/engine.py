@@ -15,16 +15,20 @@ Targets (issue #2): per-tick at strategy interval 1m ≥ 1× backtesting.py; at 
 
 from __future__ import annotations
 
-import argparse
-import json
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+# bench/farm.py sits beside this script: keep it from shadowing the `farm` package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 START = "2024-01-01T00:00:00Z"
 FAST, SLOW, TP_PCT, SL_PCT, LIFETIME, FEE_PCT = 10, 50, 2.0, 1.0, 240, 0.1

@@ -60,6 +60,13 @@ class ActivePosition(BaseModel):
     symbol: str
     exchange_name: str = ""
     open_timestamp: int
+    close_timestamp: int | None = None
+    """Set in backtests, where a signal's close time is known when it opens: the position counts
+    for checks at times in `[open_timestamp, close_timestamp)`, so strategies stepped together
+    (a risk group) share one timeline."""
+
+    def open_at(self, timestamp: int) -> bool:
+        return self.open_timestamp <= timestamp and (self.close_timestamp is None or timestamp < self.close_timestamp)
 
 
 class RiskPayload(BaseModel):
@@ -114,10 +121,11 @@ class RiskRuntime:
             # The engine builds the signal from this dict after the check: a validation that
             # edits its payload must not change the trade.
             pending_signal = dict(pending_signal)
+        active = [p for p in self.positions.values() if p.open_at(timestamp)]
         payload = RiskPayload(
             symbol=symbol, pending_signal=pending_signal, strategy_name=strategy_name,
             exchange_name=exchange_name, current_price=current_price, timestamp=timestamp,
-            active_position_count=len(self.positions), active_positions=list(self.positions.values()),
+            active_position_count=len(active), active_positions=active,
         )
         for index, validation in enumerate(self.schema.validations):
             fn, note = _unpack(validation)
@@ -165,8 +173,14 @@ class RiskRuntime:
             open_timestamp=timestamp,
         )
 
-    def remove(self, strategy_name: str, symbol: str) -> None:
-        self.positions.pop(f"{strategy_name}:{symbol}", None)
+    def remove(self, strategy_name: str, symbol: str, *, at: int | None = None) -> None:
+        """Close a position: at once (live), or as of `at` (backtests: the close candle's time,
+        known before the other strategies of the run have reached it)."""
+        key = f"{strategy_name}:{symbol}"
+        if at is None:
+            self.positions.pop(key, None)
+        elif key in self.positions:
+            self.positions[key] = self.positions[key].model_copy(update={"close_timestamp": at})
 
 
 def _unpack(validation: Validation) -> tuple[Callable[[RiskPayload], Any], str | None]:
@@ -223,9 +237,9 @@ class MergedRisk:
         for m in self.members:
             m.add(strategy_name, symbol, timestamp, **kwargs)
 
-    def remove(self, strategy_name: str, symbol: str) -> None:
+    def remove(self, strategy_name: str, symbol: str, *, at: int | None = None) -> None:
         for m in self.members:
-            m.remove(strategy_name, symbol)
+            m.remove(strategy_name, symbol, at=at)
 
 
 class NoRisk:
@@ -237,7 +251,7 @@ class NoRisk:
     def add(self, strategy_name: str, symbol: str, timestamp: int, **kwargs: Any) -> None:
         pass
 
-    def remove(self, strategy_name: str, symbol: str) -> None:
+    def remove(self, strategy_name: str, symbol: str, *, at: int | None = None) -> None:
         pass
 
 

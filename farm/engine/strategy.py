@@ -258,7 +258,7 @@ class StrategyRuntime:
         pnl = compute_pnl(row.position, row.price_open, price_close, cfg.percent_slippage, cfg.percent_fee)
         self._callback("on_close", row, price_close)
         self.partials.pop(row.id, None)
-        self.risk.remove(self.name, self.symbol)
+        self.risk.remove(self.name, self.symbol, at=ts if self.backtest else None)
         self.pending = None
         self._callback("on_write", None)
         return self._finish(

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from contextvars import Token
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,14 +91,13 @@ def validate_names(strategy_name: str, exchange_name: str, frame_name: str | Non
     return schema
 
 
-def run_backtest(symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> Iterator[Any]:
-    """Yield closed and cancelled results (and `active` in the reference's edge path)."""
+def _start(symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> _Lane:
+    """Validate, reset the strategy's storages and build its runtime (SPEC §5.9 bookkeeping)."""
     schema = validate_names(strategy_name, exchange_name, frame_name)
     strategy_name = schema.strategy_name  # a variant spelled another way keeps one storage
     key = (symbol, strategy_name)
     storages.backtest.pop(key, None)
     storages.schedule.pop(key, None)
-    drop_risks(schema.risk_names)
     client = exchange_client(exchange_name)
     ctx = RunContext(
         symbol=symbol, strategy_name=strategy_name, exchange_name=exchange_name, frame_name=frame_name,
@@ -105,121 +106,189 @@ def run_backtest(symbol: str, *, strategy_name: str, exchange_name: str, frame_n
     runtime = StrategyRuntime(schema, ctx, client, risk_for(schema.risk_names))
     _runtimes[key] = runtime
     _status[key] = "pending"
+    return _Lane(runtime, ctx, _Perf(symbol, strategy_name, exchange_name))
+
+
+def run_backtest(symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> Iterator[Any]:
+    """Yield closed and cancelled results (and `active` in the reference's edge path)."""
+    drop_risks(validate_names(strategy_name, exchange_name, frame_name).risk_names)
+    lane = _start(symbol, strategy_name, exchange_name, frame_name)
+    for _, outcome in _run([lane], timeline(frame_name)):
+        yield outcome
+
+
+def run_group(symbol: str, *, strategy_names: list[str], exchange_name: str, frame_name: str
+              ) -> Iterator[tuple[str, Any]]:
+    """Backtest strategies that share risk profiles together, frame by frame in the given order,
+    on one timeline: each risk check sees the positions the others hold at that time. Yields
+    (strategy name, result); each strategy's storages are as if it had run alone."""
+    schemas = [validate_names(name, exchange_name, frame_name) for name in strategy_names]
+    drop_risks(sorted({risk for schema in schemas for risk in schema.risk_names}))
+    lanes = [_start(symbol, name, exchange_name, frame_name) for name in strategy_names]
+    for lane, outcome in _run(lanes, timeline(frame_name)):
+        yield lane.runtime.name, outcome
+
+
+@dataclass(eq=False)
+class _Lane:
+    """One strategy's place in a run."""
+
+    runtime: StrategyRuntime
+    ctx: RunContext
+    perf: _Perf
+    next: int = 0
+    """Index of the next frame this strategy is evaluated at."""
+    done: bool = False
+
+
+def _run(lanes: list[_Lane], frames: np.ndarray) -> Iterator[tuple[_Lane, Any]]:
+    keys = [(lane.ctx.symbol, lane.runtime.name) for lane in lanes]
     try:
-        yield from _loop(runtime, ctx, timeline(frame_name))
-        _status[key] = "fulfilled"
+        for lane in lanes:
+            _prefetch(lane, frames)
+        frame_list = frames.tolist()
+        total = len(frame_list)
+        started = time.perf_counter()
+        if len(lanes) == 1:
+            yield from _run_one(lanes[0], frames, frame_list)
+        else:
+            while True:
+                active = [lane for lane in lanes if not lane.done and lane.next < total]
+                if not active:
+                    break
+                i = min(lane.next for lane in active)
+                for lane in active:
+                    if lane.next != i:
+                        continue
+                    token = _current.set(lane.ctx)
+                    try:
+                        outcome = _step(lane, frames, frame_list, i)
+                    finally:
+                        _current.reset(token)
+                    if outcome is not None:
+                        yield lane, outcome
+        for lane in lanes:
+            if events.backtest_progress.has_listeners:
+                events.backtest_progress.emit(BacktestProgress(
+                    total_frames=total, processed_frames=total, progress=1.0, **_names(lane)))
+            lane.perf.record("backtest_total", time.perf_counter() - started)
+        for key in keys:
+            _status[key] = "fulfilled"
     except BaseException:
-        _status[key] = "rejected"
+        for key in keys:
+            _status[key] = "rejected"
         raise
     finally:
-        runtime.close()
+        for lane in lanes:
+            lane.runtime.close()
 
 
-def _loop(runtime: StrategyRuntime, ctx: RunContext, frames: np.ndarray) -> Iterator[Any]:
-    cfg = get_config()
-    series = runtime.exchange.series(ctx.symbol, cfg.base_interval)
-    total = len(frames)
-    if total:
-        # One bulk load of the base candles the whole run needs, instead of a page per tick.
-        # (signals reaching further load what they need themselves).
-        series.prefetch_until = int(frames[-1]) + (cfg.schedule_await_minutes + 1440) * MINUTE_MS
-        token = _current.set(ctx)
-        try:
-            # A data source that stays down after its retries ends the run with that error:
-            # every tick would fail the same way, and a farm must see a failed task, not an
-            # empty result.
-            warmup = max(cfg.avg_price_candles_count, WARMUP_CANDLES) * series.step
-            series.ensure(int(frames[0]) - warmup, int(frames[-1]) + series.step)
-        finally:
-            _current.reset(token)
-    perf = _Perf(ctx.symbol, runtime.name, ctx.exchange_name)
-    progress = events.backtest_progress
-    names = {"exchange_name": ctx.exchange_name, "strategy_name": runtime.name, "symbol": ctx.symbol}
-    channel_bt, channel_all = events.signal_backtest, events.signal
-    frame_list = frames.tolist()
-    run_started = time.perf_counter()
-    i = 0
-    token: Token[RunContext | None] | None = _current.set(ctx)
+def _run_one(lane: _Lane, frames: np.ndarray, frame_list: list[int]) -> Iterator[tuple[_Lane, Any]]:
+    """The single-strategy loop: no lane bookkeeping per frame, the context set once."""
+    total = len(frame_list)
+    token: Token[RunContext | None] | None = _current.set(lane.ctx)
     try:
-        while i < total:
-            if progress.has_listeners:
-                progress.emit(BacktestProgress(total_frames=total, processed_frames=i, progress=i / total, **names))
-            if runtime.stopped:
-                break
-            frame_started = time.perf_counter()
-            t = frame_list[i]
-            try:
-                result = runtime.tick(t)
-                if result is not None:
-                    # A listener that raises fails this tick, like any other tick error (§15).
-                    _emit(result, channel_bt, channel_all, runtime)
-            except Exception as exc:  # noqa: BLE001
-                runtime.report_error(exc, t, "tick")
-                i += 1
-                continue
-            if result is None:
-                # Idle and unobserved: jump to the next frame where get_signal may be called.
-                if runtime.pending is None and runtime.scheduled is None and runtime.last_generation is not None:
-                    nxt = runtime.last_generation + runtime.interval_ms
-                    if i + 1 < total and frame_list[i + 1] < nxt:
-                        j = int(frames.searchsorted(nxt))
-                        perf.record("backtest_timeframe", time.perf_counter() - frame_started)
-                        i = max(j, i + 1)
-                        continue
-                perf.record("backtest_timeframe", time.perf_counter() - frame_started)
-                i += 1
-                continue
-            action = result.action
-            if action == "idle" and runtime.stopped:
-                break
-            if action == "scheduled" or action == "opened":
-                signal_started = time.perf_counter()
-                try:
-                    outcome = runtime.fast_forward()
-                    if outcome is not None:
-                        _emit(outcome, channel_bt, channel_all, runtime)
-                except Exception as exc:  # noqa: BLE001
-                    runtime.report_error(exc, t, "fast-forward")
-                    i += 1
-                    continue
-                if outcome is None:
-                    i += 1
-                    continue
-                perf.record("backtest_signal", time.perf_counter() - signal_started)
-                perf.record("backtest_timeframe", time.perf_counter() - frame_started)
-                if outcome.action == "active":
-                    i += 1
-                else:
-                    closed_at = outcome.close_timestamp
-                    while i < total and frame_list[i] <= closed_at:  # D2
-                        i += 1
+        while not lane.done and lane.next < total:
+            outcome = _step(lane, frames, frame_list, lane.next)
+            if outcome is not None:
                 _current.reset(token)
                 token = None
-                yield outcome
-                token = _current.set(ctx)
-                if runtime.stopped:
-                    break
-                continue
-            perf.record("backtest_timeframe", time.perf_counter() - frame_started)
-            i += 1
-        if progress.has_listeners:
-            progress.emit(BacktestProgress(total_frames=total, processed_frames=total, progress=1.0, **names))
-        perf.record("backtest_total", time.perf_counter() - run_started)
+                yield lane, outcome
+                token = _current.set(lane.ctx)
     finally:
         if token is not None:  # None while suspended at a yield (the caller's context is back)
             _current.reset(token)
 
 
-def _emit(result: Any, channel_bt: events.Channel[Any], channel_all: events.Channel[Any],
-          runtime: StrategyRuntime) -> None:
+def _prefetch(lane: _Lane, frames: np.ndarray) -> None:
+    """One bulk load of the base candles the whole run needs, instead of a page per tick
+    (signals reaching further load what they need themselves). A data source still down after
+    its retries ends the run with that error: every tick would fail the same way, and a farm
+    must see a failed task, not an empty result."""
+    if not len(frames):
+        return
+    cfg = get_config()
+    series = lane.runtime.exchange.series(lane.ctx.symbol, cfg.base_interval)
+    series.prefetch_until = max(
+        series.prefetch_until, int(frames[-1]) + (cfg.schedule_await_minutes + 1440) * MINUTE_MS
+    )
+    token = _current.set(lane.ctx)
+    try:
+        warmup = max(cfg.avg_price_candles_count, WARMUP_CANDLES) * series.step
+        series.ensure(int(frames[0]) - warmup, int(frames[-1]) + series.step)
+    finally:
+        _current.reset(token)
+
+
+def _names(lane: _Lane) -> dict[str, str]:
+    return {"exchange_name": lane.ctx.exchange_name, "strategy_name": lane.runtime.name, "symbol": lane.ctx.symbol}
+
+
+def _step(lane: _Lane, frames: np.ndarray, frame_list: list[int], i: int) -> Any:
+    """Evaluate one strategy at frame `i` (SPEC §5.9 with D2); set where it goes next and return
+    the result to yield, if any. The context must already be the lane's."""
+    runtime = lane.runtime
+    total = len(frame_list)
+    if events.backtest_progress.has_listeners:
+        events.backtest_progress.emit(BacktestProgress(
+            total_frames=total, processed_frames=i, progress=i / total, **_names(lane)))
+    if runtime.stopped:
+        lane.done = True
+        return None
+    perf = lane.perf
+    frame_started = time.perf_counter()
+    t = frame_list[i]
+    lane.next = i + 1
+    try:
+        result = runtime.tick(t)
+        if result is not None:
+            # A listener that raises fails this tick, like any other tick error (§15).
+            _emit(result, runtime)
+    except Exception as exc:  # noqa: BLE001
+        runtime.report_error(exc, t, "tick")
+        return None
+    if result is None:
+        # Idle and unobserved: jump to the next frame where get_signal may be called.
+        if runtime.pending is None and runtime.scheduled is None and runtime.last_generation is not None:
+            nxt = runtime.last_generation + runtime.interval_ms
+            if i + 1 < total and frame_list[i + 1] < nxt:
+                lane.next = max(int(frames.searchsorted(nxt)), i + 1)
+        perf.record("backtest_timeframe", time.perf_counter() - frame_started)
+        return None
+    action = result.action
+    if action == "idle" and runtime.stopped:
+        lane.done = True
+        return None
+    if action == "scheduled" or action == "opened":
+        signal_started = time.perf_counter()
+        try:
+            outcome = runtime.fast_forward()
+            if outcome is not None:
+                _emit(outcome, runtime)
+        except Exception as exc:  # noqa: BLE001
+            runtime.report_error(exc, t, "fast-forward")
+            return None
+        if outcome is None:
+            return None
+        perf.record("backtest_signal", time.perf_counter() - signal_started)
+        perf.record("backtest_timeframe", time.perf_counter() - frame_started)
+        if outcome.action != "active":
+            # D2: the next frame evaluated is the first one strictly after the close.
+            lane.next = max(bisect_right(frame_list, outcome.close_timestamp, i), i + 1)
+        return outcome
+    perf.record("backtest_timeframe", time.perf_counter() - frame_started)
+    return None
+
+
+def _emit(result: Any, runtime: StrategyRuntime) -> None:
     record_result(result, backtest=True)
     if runtime.partial_events:
         storages.partial[(runtime.symbol, runtime.name)].extend(runtime.partial_events)
         runtime.partial_events.clear()
-    if channel_bt.has_listeners:
-        channel_bt.emit(result)
-    if channel_all.has_listeners:
-        channel_all.emit(result)
+    if events.signal_backtest.has_listeners:
+        events.signal_backtest.emit(result)
+    if events.signal.has_listeners:
+        events.signal.emit(result)
 
 
 class BacktestFacade:

@@ -17,7 +17,7 @@ from farm import events, registry
 from farm.errors import FarmError
 from farm.persist import Store
 from farm.persist import keys as K
-from farm.run.backtest import run_backtest
+from farm.run.backtest import run_backtest, run_group
 from farm.run.jobs import BacktestJob, StrategyOutcome, TaskFailure, TaskResult, strategy_code_version
 from farm.run.storage import storages
 from farm.stats import backtest_statistics
@@ -68,30 +68,39 @@ def execute(job: BacktestJob, *, allowed_imports: Sequence[str] | None = None) -
     saved = farm_config.get_config()
     farm_config.set_config(unsafe=True, **job.config)
     outcomes: list[StrategyOutcome] = []
+    errors: dict[str, list[str]] = {name: [] for name in job.strategies}
+    results: dict[str, list] = {name: [] for name in job.strategies}
+    # Errors carry their strategy, so those of a risk group's strategies stay apart.
+    unsubscribe = events.listen_error(
+        lambda exc: errors.get(getattr(exc, "strategy_name", None), errors[job.strategies[0]]).append(str(exc))
+    )
     try:
+        try:
+            if len(job.strategies) == 1:
+                name = job.strategies[0]
+                results[name] = list(run_backtest(job.symbol, strategy_name=name, exchange_name=job.exchange_name,
+                                                  frame_name=job.frame_name))
+            else:  # a risk group: stepped together on one timeline, sharing its ledger
+                for name, result in run_group(job.symbol, strategy_names=list(job.strategies),
+                                              exchange_name=job.exchange_name, frame_name=job.frame_name):
+                    results[name].append(result)
+        except Exception as exc:
+            if _is_transient(exc):
+                raise TransientJobError(f"{type(exc).__name__}: {exc}") from exc
+            raise
         for name in job.strategies:
-            errors: list[str] = []
-            unsubscribe = events.listen_error(lambda exc, sink=errors: sink.append(str(exc)))
-            try:
-                results = list(run_backtest(job.symbol, strategy_name=name, exchange_name=job.exchange_name,
-                                            frame_name=job.frame_name))
-            except Exception as exc:
-                if _is_transient(exc):
-                    raise TransientJobError(f"{type(exc).__name__}: {exc}") from exc
-                raise
-            finally:
-                unsubscribe()
             closed = storages.backtest.get((job.symbol, name), [])
             outcomes.append(
                 StrategyOutcome(
                     strategy_name=name,
                     stats=backtest_statistics(closed),
-                    cancelled=[r for r in results if r.action == "cancelled"],
-                    errors=errors,
+                    cancelled=[r for r in results[name] if r.action == "cancelled"],
+                    errors=errors[name],
                 )
             )
             storages.forget(job.symbol, name)  # a long-lived worker must not accumulate runs
     finally:
+        unsubscribe()
         farm_config.set_config(unsafe=True, **saved.model_dump())
     return TaskResult(key=job.key, job=job, outcomes=outcomes, elapsed_seconds=time.monotonic() - started,
                       worker=socket.gethostname())

@@ -312,7 +312,8 @@ def test_merged_risks_add_to_and_remove_from_every_ledger(reference_config):
     held: list[dict[str, int]] = []
 
     def snapshot(*args: Any) -> None:
-        held.append({n: len(risk_runtime(n).positions) for n in ("a", "b")})
+        # Positions still open (a backtest keeps a closed one, stamped with its close time).
+        held.append({n: sum(p.close_timestamp is None for p in risk_runtime(n).positions.values()) for n in ("a", "b")})
 
     register_table(market({4: HI}))
     farm.add_frame("f", "1m", T0, T0 + 5 * MIN)
@@ -338,7 +339,7 @@ def test_payload_lists_the_active_positions(reference_config):
     rt.add("b", "ETH", T0 + MIN)
     rt.add("a", "BTC", T0 + 2 * MIN)  # the same strategy and symbol again overwrites
     assert rt.check(symbol="SOL", pending_signal=LONG, strategy_name="c", exchange_name="x", current_price=1.0,
-                    timestamp=T0, backtest=True)
+                    timestamp=T0 + 2 * MIN, backtest=True)
     (payload,) = seen
     assert payload.active_position_count == 2
     assert [(p.strategy_name, p.symbol, p.open_timestamp) for p in payload.active_positions] == [
@@ -348,6 +349,21 @@ def test_payload_lists_the_active_positions(reference_config):
     rt.remove("a", "BTC")
     rt.remove("a", "BTC")  # removing twice is harmless
     assert list(rt.positions) == ["b:ETH"]
+
+
+def test_a_backtest_position_counts_only_between_its_open_and_close_times(reference_config):
+    """In backtests a closed position keeps its close time, so a check sees exactly the positions
+    open at the checked time: the ledger is one timeline for strategies stepped together."""
+    farm.add_risk("r", [])
+    seen: list[Any] = []
+    rt = risk_runtime("r")
+    rt.schema = rt.schema.model_copy(update={"validations": [seen.append]})
+    rt.add("a", "BTC", T0)
+    rt.remove("a", "BTC", at=T0 + 10 * MIN)
+    for minute in (0, 5, 10, 15):
+        rt.check(symbol="ETH", pending_signal=LONG, strategy_name="b", exchange_name="x", current_price=1.0,
+                 timestamp=T0 + minute * MIN, backtest=True)
+    assert [p.active_position_count for p in seen] == [1, 1, 0, 0]
 
 
 def test_a_closed_position_leaves_the_ledger(reference_config):
