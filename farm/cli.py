@@ -16,10 +16,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from farm.config import get_settings
 from farm.errors import FarmError
@@ -66,14 +69,22 @@ def one_line_errors() -> Iterator[None]:
         yield
     except (FarmError, UsageError, KeyError, ValueError, TypeError, OSError) as exc:
         message = str(exc).strip().splitlines()
-        console.print(f"[red]error:[/red] {' '.join(message) if message else type(exc).__name__}", highlight=False)
+        # One line whatever the terminal width (rich would wrap it): scripts grep these.
+        typer.echo(f"error: {' '.join(message) if message else type(exc).__name__}", err=True)
         raise typer.Exit(2) from None
+
+
+class RateColumn(ProgressColumn):
+    """Completed units per second (tasks/s in a sweep); blank until rich has a speed estimate."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:.1f}/s" if task.speed else "", style="progress.data.speed")
 
 
 def progress_bar() -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.percentage:>5.1f}%"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+        RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
     )
 
 

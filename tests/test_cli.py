@@ -111,6 +111,17 @@ def test_sweep_with_unknown_names_fails_before_running(tmp_path):
     assert missing.returncode == 2 and "sweep no-such-sweep not found" in missing.stderr
 
 
+def test_an_unwritable_result_store_is_a_clear_error(tmp_path):
+    (tmp_path / "my_sweep.py").write_text(SWEEP_MODULE)
+    (tmp_path / "a-file").write_text("not a directory")
+    result = farm_cli("sweep", "--walker", "w", "--symbols", "ETH/BTC", "--imports", "my_sweep", cwd=tmp_path,
+                      env_extra={"FARM_DATA_DIR": str(tmp_path / "a-file" / "farm")})
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: file://") and "cannot write 'sweeps/" in line
+    assert "Traceback" not in result.stderr
+
+
 def test_every_command_documents_itself(tmp_path):
     for args in (["--help"], ["backtest", "--help"], ["demo", "--help"], ["sweep", "--help"], ["status", "--help"],
                  ["report", "--help"], ["worker", "--help"], ["flower", "--help"]):

@@ -64,7 +64,7 @@ def run_job(self: Any, job: dict[str, Any], store_url: str, sweep_id: str | None
     try:
         with ProgressForwarder(send, parsed.symbol, parsed.strategies, min_interval=PROGRESS_MIN_INTERVAL):
             result = execute_and_store(parsed, store, allowed_imports=get_settings().import_list(),
-                                       raise_transient=True)
+                                       raise_transient=True, sweep_id=sweep_id)
     except Exception as exc:  # noqa: BLE001 - TransientJobError, or a store that could not be written
         retries = self.request.retries or 0
         if retries < MAX_RETRIES:
@@ -76,7 +76,7 @@ def run_job(self: Any, job: dict[str, Any], store_url: str, sweep_id: str | None
                              kwargsrepr=getattr(self.request, "kwargsrepr", None)) from exc
         logger.error("%s: giving up after %d retries: %s: %s", job_label(parsed), MAX_RETRIES,
                      type(exc).__name__, exc)
-        failure = record_failure(parsed, store, exc)
+        failure = record_failure(parsed, store, exc, sweep_id=sweep_id)
         return summary(parsed.key, failure.status, sweep_id)
     return summary(parsed.key, result.status, sweep_id)
 

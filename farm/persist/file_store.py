@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -44,7 +45,8 @@ class FileStore:
             os.replace(tmp, path)
             _fsync_dir(path.parent)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the cleanup may fail for the same reason
+                tmp.unlink(missing_ok=True)
             raise StoreError(f"{self.url}: cannot write {key!r}: {exc}") from exc
 
     def delete(self, key: str) -> None:

@@ -17,6 +17,7 @@ from farm import events, registry
 from farm.errors import FarmError
 from farm.persist import Store
 from farm.persist import keys as K
+from farm.run import status
 from farm.run.backtest import run_backtest, run_group
 from farm.run.jobs import BacktestJob, StrategyOutcome, TaskFailure, TaskResult, strategy_code_version
 from farm.run.storage import storages
@@ -116,7 +117,7 @@ def _is_transient(exc: BaseException) -> bool:
 
 
 def execute_and_store(job: BacktestJob, store: Store, *, allowed_imports: Sequence[str] | None = None,
-                      raise_transient: bool = False) -> TaskResult | TaskFailure:
+                      raise_transient: bool = False, sweep_id: str | None = None) -> TaskResult | TaskFailure:
     """Run and write the result under `results/<key>`, or a failure with its traceback under
     `failures/<key>`. A transient error is re-raised when the caller retries (Celery)."""
     try:
@@ -132,6 +133,8 @@ def execute_and_store(job: BacktestJob, store: Store, *, allowed_imports: Sequen
         store.delete(K.failure(job.key))
     else:
         store.write(K.failure(job.key), result.model_dump_json().encode())
+    if sweep_id is not None:
+        status.mark(sweep_id, job.key, ok=isinstance(result, TaskResult))
     return result
 
 
@@ -142,8 +145,10 @@ def _failure(job: BacktestJob, exc: BaseException) -> TaskFailure:
     )
 
 
-def record_failure(job: BacktestJob, store: Store, exc: BaseException) -> TaskFailure:
+def record_failure(job: BacktestJob, store: Store, exc: BaseException, *, sweep_id: str | None = None) -> TaskFailure:
     """For executors: a task that died outside `execute_and_store` (retries exhausted)."""
     failure = _failure(job, exc)
     store.write(K.failure(job.key), failure.model_dump_json().encode())
+    if sweep_id is not None:
+        status.mark(sweep_id, job.key, ok=False)
     return failure

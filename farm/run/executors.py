@@ -26,10 +26,10 @@ class Executor(Protocol):
     def submit(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store) -> None: ...
 
 
-def _run_in_child(job_json: str, store_url: str) -> str:
+def _run_in_child(job_json: str, store_url: str, sweep_id: str) -> str:
     """A pool process: the registrations came with fork; results go straight to the store."""
     job = BacktestJob.model_validate_json(job_json)
-    result = execute_and_store(job, open_store(store_url))
+    result = execute_and_store(job, open_store(store_url), sweep_id=sweep_id)
     return result.status
 
 
@@ -50,13 +50,13 @@ class LocalExecutor:
             return
         if self.workers == 1:
             for job in jobs:
-                status = execute_and_store(job, store).status
+                status = execute_and_store(job, store, sweep_id=sweep_id).status
                 self._count(progress, status, on_progress)
             return
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=context) as pool:
             futures: dict[Future[str], BacktestJob] = {
-                pool.submit(_run_in_child, job.model_dump_json(), store.url): job for job in jobs
+                pool.submit(_run_in_child, job.model_dump_json(), store.url, sweep_id): job for job in jobs
             }
             remaining = set(futures)
             while remaining:
@@ -65,10 +65,11 @@ class LocalExecutor:
                     try:
                         status = future.result()
                     except BrokenProcessPool as exc:
-                        record_failure(futures[future], store, FarmError(f"the worker process died: {exc}"))
+                        record_failure(futures[future], store, FarmError(f"the worker process died: {exc}"),
+                                       sweep_id=sweep_id)
                         status = "failed"
                     except Exception as exc:  # noqa: BLE001 - a store that could not be written
-                        record_failure(futures[future], store, exc)
+                        record_failure(futures[future], store, exc, sweep_id=sweep_id)
                         status = "failed"
                     self._count(progress, status, on_progress)
 

@@ -132,7 +132,14 @@ def load_manifest(sweep_id: str, store: Store | None = None) -> SweepManifest:
 
 
 def sweep_status(sweep_id: str, store: Store | None = None) -> SweepProgress:
-    """Progress from the store alone: any client, any host, coordinator running or not."""
+    """Progress from the Redis status record when there is one, else from the store: any client,
+    any host, coordinator running or not."""
+    from farm.run import status
+
+    record = status.read(sweep_id)
+    if record is not None:
+        total, done, failed = record
+        return SweepProgress(sweep_id=sweep_id, total=total, done=done, failed=failed)
     store = store or default_store()
     manifest = load_manifest(sweep_id, store)
     done = sum(store.exists(K.result(j.key)) for j in manifest.jobs)
@@ -157,6 +164,7 @@ def sweep(
 
     A failed or erroring task never makes this raise: it is listed in the result and reports.
     With `detach=True` (celery) it returns the sweep id once the tasks are queued."""
+    from farm.run import status
     from farm.run.executors import get_executor
     from farm.run.reduce import reduce_sweep
 
@@ -167,6 +175,10 @@ def sweep(
     for job in pending:  # a failure left by an earlier run must not count as this run's outcome
         store.delete(K.failure(job.key))
     skipped = len(manifest.jobs) - len(pending)
+    pending_keys = {job.key for job in pending}
+    status.open_record(manifest.sweep_id, walker_name=walker_name, total=len(manifest.jobs),
+                       symbols=len(manifest.symbols), strategies=len(manifest.strategies),
+                       stored=[job.key for job in manifest.jobs if job.key not in pending_keys])
     runner = get_executor(executor, workers=workers)
     if detach:
         runner.submit(manifest.sweep_id, pending, store)

@@ -116,7 +116,7 @@ def registered(farm_env) -> None:
 
 
 class WorkerProcess:
-    """`celery -A workers.app:app worker` in its own process, log in a file."""
+    """`farm worker` (the CLI users run, which execs the Celery worker) in its own process."""
 
     def __init__(self, name: str, queue: str, env: dict[str, str], log_dir: Path):
         self.name = name
@@ -124,9 +124,8 @@ class WorkerProcess:
         full_env = {**os.environ, **env, "FARM_QUEUE": queue, "PYTHONPATH": str(ROOT)}
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.app:app", "worker", "--pool=solo",
-             "--concurrency=1", "-Q", queue, "-n", f"{name}@%h", "--without-heartbeat", "--without-mingle",
-             "--without-gossip", "--loglevel=INFO"],
+            [sys.executable, "-m", "farm.cli", "worker", "--pool=solo", "--concurrency=1", "-n", f"{name}@%h",
+             "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel=INFO"],
             cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
         )
 

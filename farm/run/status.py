@@ -1,0 +1,88 @@
+"""A sweep's status record in Redis (when FARM_REDIS_URL is set), readable by any client:
+
+    farm:sweep:<id>          hash: walker, total, symbols, strategies
+    farm:sweep:<id>:done     set of task keys with a stored result
+    farm:sweep:<id>:failed   set of task keys with a stored failure
+
+Sets make it idempotent: a redelivered or re-run task adds its key once. The record is a
+convenience for dashboards; the result store stays the truth (`farm status` falls back to it),
+so a Redis that is down or evicted the record costs nothing but the shortcut.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from farm.config import get_settings
+
+log = logging.getLogger("farm.status")
+TTL_SECONDS = 30 * 24 * 3600
+
+
+def _client():  # type: ignore[no-untyped-def]
+    url = get_settings().redis_url
+    if not url:
+        return None
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def key(sweep_id: str) -> str:
+    return f"farm:sweep:{sweep_id}"
+
+
+def open_record(sweep_id: str, *, walker_name: str, total: int, symbols: int, strategies: int,
+                stored: Iterable[str] = ()) -> None:
+    """At submission: what the sweep is, and the tasks already stored (a re-run's skipped ones)."""
+    client = _client()
+    if client is None:
+        return
+    try:
+        pipe = client.pipeline()
+        pipe.hset(key(sweep_id), mapping={"walker": walker_name, "total": total, "symbols": symbols,
+                                          "strategies": strategies})
+        stored = list(stored)
+        if stored:
+            pipe.sadd(f"{key(sweep_id)}:done", *stored)
+        for suffix in ("", ":done", ":failed"):
+            pipe.expire(f"{key(sweep_id)}{suffix}", TTL_SECONDS)
+        pipe.execute()
+    except Exception as exc:  # noqa: BLE001 - best effort, the store is the truth
+        log.warning("sweep %s: could not write its status record to Redis: %s", sweep_id, exc)
+
+
+def mark(sweep_id: str, task_key: str, *, ok: bool) -> None:
+    """After a task's record is stored (by a worker or a local pool process)."""
+    client = _client()
+    if client is None:
+        return
+    try:
+        pipe = client.pipeline()
+        pipe.sadd(f"{key(sweep_id)}:{'done' if ok else 'failed'}", task_key)
+        if ok:
+            pipe.srem(f"{key(sweep_id)}:failed", task_key)  # a retried task that now succeeded
+        pipe.expire(f"{key(sweep_id)}:{'done' if ok else 'failed'}", TTL_SECONDS)
+        pipe.execute()
+    except Exception as exc:  # noqa: BLE001
+        log.debug("sweep %s: status mark failed: %s", sweep_id, exc)
+
+
+def read(sweep_id: str) -> tuple[int, int, int] | None:
+    """(total, done, failed) from Redis, or None when there is no record to read."""
+    client = _client()
+    if client is None:
+        return None
+    try:
+        pipe = client.pipeline()
+        pipe.hget(key(sweep_id), "total")
+        pipe.scard(f"{key(sweep_id)}:done")
+        pipe.scard(f"{key(sweep_id)}:failed")
+        total, done, failed = pipe.execute()
+    except Exception as exc:  # noqa: BLE001
+        log.debug("sweep %s: status read failed: %s", sweep_id, exc)
+        return None
+    if total is None:
+        return None
+    return int(total), int(done), int(failed)
