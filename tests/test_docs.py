@@ -48,6 +48,8 @@ def test_every_readme_example_runs(heading, code, tmp_path, monkeypatch, capsys)
     exec(compile(code, f"README {heading}", "exec"), {})
     out = capsys.readouterr().out
     assert out.strip(), "each example prints what it shows"
+    if "walker" in heading:
+        assert "# Portfolio Heatmap: sma_cross" in out and "| ETH/BTC |" in out and "| XLM/BTC |" in out
     if "Risk profiles" in heading:
         assert out.strip().splitlines()[-1] == "0.1"
     if "The farm" in heading:
