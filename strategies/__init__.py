@@ -9,8 +9,23 @@ Import a module to register its strategy (workers do this through FARM_IMPORTS):
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from typing import Any
+
+import farm
+from farm.schemas import StrategySchema
 
 EXAMPLES = ("strategies.sma_cross", "strategies.mean_reversion", "strategies.breakout_retest")
+
+
+def register_once(name: str, interval: str, get_signal: Callable[..., Any], params: dict[str, Any],
+                  note: str) -> StrategySchema:
+    """Register a strategy unless it already is (modules are imported once, registries can be
+    cleared and refilled, e.g. between tests)."""
+    for schema in farm.list_strategies():
+        if schema.strategy_name == name:
+            return schema
+    return farm.add_strategy(name, interval, get_signal, params=params, note=note)
 
 
 def register_all() -> list[str]:

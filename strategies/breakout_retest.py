@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import farm
+from farm.schemas import StrategySchema
+from strategies import register_once
 
 NAME = "breakout_retest"
 PARAMS = {"channel": 48, "tp_pct": 1.5, "sl_pct": 0.75, "lifetime": 360}
@@ -45,11 +47,8 @@ def get_signal(
     }
 
 
-def register() -> farm.schemas.StrategySchema:
-    existing = {s.strategy_name: s for s in farm.list_strategies()}
-    if NAME in existing:
-        return existing[NAME]
-    return farm.add_strategy(NAME, "5m", get_signal, params=PARAMS, note=__doc__.splitlines()[0])
+def register() -> StrategySchema:
+    return register_once(NAME, "5m", get_signal, PARAMS, note=__doc__.splitlines()[0])
 
 
 register()

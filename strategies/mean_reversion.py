@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import farm
+from farm.schemas import StrategySchema
+from strategies import register_once
 
 NAME = "mean_reversion"
 PARAMS = {"window": 96, "width": 3.0, "min_move_pct": 1.5, "max_move_pct": 10.0, "lifetime": 480}
@@ -42,11 +44,8 @@ def get_signal(
     }
 
 
-def register() -> farm.schemas.StrategySchema:
-    existing = {s.strategy_name: s for s in farm.list_strategies()}
-    if NAME in existing:
-        return existing[NAME]
-    return farm.add_strategy(NAME, "5m", get_signal, params=PARAMS, note=__doc__.splitlines()[0])
+def register() -> StrategySchema:
+    return register_once(NAME, "5m", get_signal, PARAMS, note=__doc__.splitlines()[0])
 
 
 register()

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import farm
+from farm.schemas import StrategySchema
+from strategies import register_once
 
 NAME = "sma_cross"
 PARAMS = {"fast": 10, "slow": 50, "tp_pct": 2.0, "sl_pct": 1.0, "lifetime": 240}
@@ -37,11 +39,8 @@ def get_signal(
     }
 
 
-def register() -> farm.schemas.StrategySchema:
-    existing = {s.strategy_name: s for s in farm.list_strategies()}
-    if NAME in existing:
-        return existing[NAME]
-    return farm.add_strategy(NAME, "1m", get_signal, params=PARAMS, note=__doc__.splitlines()[0])
+def register() -> StrategySchema:
+    return register_once(NAME, "1m", get_signal, PARAMS, note=__doc__.splitlines()[0])
 
 
 register()
