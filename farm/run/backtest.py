@@ -7,7 +7,6 @@ observes builds no record, and a throttled idle strategy jumps straight to its n
 
 from __future__ import annotations
 
-import threading
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from farm.engine.risk import drop_risks, risk_for
 from farm.engine.strategy import StrategyRuntime
 from farm.intervals import MINUTE_MS
 from farm.models import BacktestProgress, DoneEvent, PerformanceEvent
+from farm.run.background import BackgroundRun
 from farm.run.storage import record_result, storages
 
 WARMUP_CANDLES = 1440
@@ -302,40 +302,23 @@ class BacktestFacade:
     ) -> Callable[[], None]:
         """Run to completion on a thread; emit done-backtest once; return a cancel function."""
         validate_names(strategy_name, exchange_name, frame_name)
-        done = threading.Event()
-        cancelled = threading.Event()
-        done_payload = DoneEvent(exchange_name=exchange_name, strategy_name=strategy_name, backtest=True, symbol=symbol)
-        lock = threading.Lock()
-
-        def emit_done() -> None:
-            with lock:
-                if done.is_set():
-                    return
-                done.set()
-            events.done_backtest.emit(done_payload)
-
-        def target() -> None:
-            try:
-                for _ in run_backtest(symbol, strategy_name=strategy_name, exchange_name=exchange_name,
-                                      frame_name=frame_name):
-                    if cancelled.is_set():
-                        break
-            except Exception as exc:  # noqa: BLE001 - fatal for a background run
-                events.exit.emit(exc)
-            emit_done()
-
-        thread = threading.Thread(target=target, name=f"backtest-{symbol}-{strategy_name}", daemon=True)
-        thread.start()
+        payload = DoneEvent(exchange_name=exchange_name, strategy_name=strategy_name, backtest=True, symbol=symbol)
+        run = BackgroundRun(
+            lambda: run_backtest(symbol, strategy_name=strategy_name, exchange_name=exchange_name,
+                                 frame_name=frame_name),
+            lambda: events.done_backtest.emit(payload),
+            f"backtest-{symbol}-{strategy_name}",
+        ).start()
 
         def cancel() -> None:
-            cancelled.set()
+            run.cancelled.set()
             runtime = _runtimes.get((symbol, strategy_name))
             if runtime is not None:
                 runtime.stop()
                 if runtime.pending is None:
-                    emit_done()
+                    run.done()
 
-        cancel.thread = thread  # type: ignore[attr-defined]
+        cancel.thread = run.thread  # type: ignore[attr-defined]
         return cancel
 
     def stop(self, symbol: str, strategy_name: str) -> None:

@@ -10,7 +10,6 @@ and ranked by the pure `walker_results`, the same function the farm uses on stor
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from farm.reports.walker import (
     walker_results,
 )
 from farm.run import backtest as _backtest
+from farm.run.background import BackgroundRun
 from farm.run.storage import storages
 from farm.schemas import WalkerSchema
 from farm.stats import BacktestStatistics, backtest_statistics
@@ -252,36 +252,16 @@ class WalkerFacade:
         walker, names = validate_walker(walker_name)
         walk = _Walk(symbol, walker_name)
         walk.listen()  # now, so a cancel before the thread gets going is not lost
-        done_payload = DoneEvent(
-            exchange_name=walker.exchange_name, strategy_name=walker_name, backtest=True, symbol=symbol
-        )
-        lock = threading.Lock()
-        done = threading.Event()
-
-        def emit_done() -> None:
-            with lock:
-                if done.is_set():
-                    return
-                done.set()
-            events.done_walker.emit(done_payload)
-
-        def target() -> None:
-            try:
-                for _ in _walk(symbol, walker, names, walk):
-                    pass
-            except Exception as exc:  # noqa: BLE001 - fatal for a background run
-                events.exit.emit(exc)
-            emit_done()
-
-        thread = threading.Thread(target=target, name=f"walker-{symbol}-{walker_name}", daemon=True)
-        thread.start()
+        payload = DoneEvent(exchange_name=walker.exchange_name, strategy_name=walker_name, backtest=True, symbol=symbol)
+        run = BackgroundRun(lambda: _walk(symbol, walker, names, walk), lambda: events.done_walker.emit(payload),
+                            f"walker-{symbol}-{walker_name}").start()
 
         def cancel() -> None:
             self.stop(symbol, walker_name)
             if walk.current is None:
-                emit_done()
+                run.done()
 
-        cancel.thread = thread  # type: ignore[attr-defined]
+        cancel.thread = run.thread  # type: ignore[attr-defined]
         return cancel
 
     def stop(self, symbol: str, walker_name: str) -> None:
