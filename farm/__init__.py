@@ -30,6 +30,7 @@ from farm.api import (
     set_logger,
     variant,
 )
+from farm.cache import cache_stats
 from farm.config import get_config, get_default_config, set_config
 from farm.engine.risk import ActivePosition, RiskPayload
 from farm.errors import (
@@ -106,7 +107,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__", "ActivePosition", "ActiveResult", "add_exchange", "add_frame", "add_optimizer",
-    "add_risk", "add_sizing", "add_strategy", "add_walker", "Backtest", "CancelledResult", "Candle",
+    "add_risk", "add_sizing", "add_strategy", "add_walker", "Backtest", "cache_stats", "CancelledResult", "Candle",
     "CandleDataError", "Candles", "clear_registry", "ClosedResult", "ConfigError", "ContextError",
     "deflated_sharpe", "DeflatedSharpe", "DuplicateError", "emitters", "FarmError", "format_price",
     "format_quantity", "get_average_price", "get_candles", "get_config", "get_date", "get_default_config",

@@ -309,6 +309,59 @@ def _exec_celery(args: list[str]) -> None:
     os.execvp(sys.executable, [sys.executable, "-m", "celery", *args])
 
 
+cache_app = typer.Typer(help="The shared candle cache (on when FARM_REDIS_URL and/or FARM_S3_BUCKET is set).",
+                        no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("warm")
+def cache_warm(
+    exchange: Annotated[str, typer.Option("--exchange", help="Exchange name (registered by --imports).")],
+    symbols: Annotated[str, typer.Option("--symbols", help="Comma-separated symbols, e.g. BTC/USDT,ETH/USDT.")],
+    from_: Annotated[str, typer.Option("--from", help="First UTC day, YYYY-MM-DD.")],
+    to: Annotated[str, typer.Option("--to", help="Last UTC day (inclusive), YYYY-MM-DD.")],
+    interval: Annotated[str, typer.Option("--interval", help="Candle interval, e.g. 1m.")] = "1m",
+    imports: ImportsOption = None,
+) -> None:
+    """Pre-fill the cache with the closed days --from..--to of each symbol (a day still forming
+    is skipped: it is never cached). Chunks already cached are not fetched again."""
+    from farm.cache import warm
+
+    with one_line_errors():
+        import_modules(imports)
+        symbol_list = [s.strip() for s in symbols.split(",") if s.strip()]
+        plan = warm.plan(exchange, symbol_list, interval, from_, to)
+        with progress_bar() as bar:
+            task = bar.add_task("chunks", total=plan.total)
+            report = warm.run(plan, lambda done, total: bar.update(task, completed=done, total=total))
+        s = report.stats
+        typer.echo(f"{report.chunks} day chunks, {report.candles:,} candles: {s['source']} fetched from the "
+                   f"exchange ({s['source_requests']} requests), {s['redis'] + s['lru']} already hot, "
+                   f"{s['store']} from the cold store")
+        if report.skipped_forming:
+            typer.echo(f"skipped (not closed yet): {', '.join(report.skipped_forming)}")
+
+
+@cache_app.command("stats")
+def cache_stats_command() -> None:
+    """The cache's layers, this process's counters, and with Redis the farm-wide counters, the
+    number of cached chunks and the memory they use (Redis MEMORY USAGE)."""
+    from farm.cache import cache_stats
+    from farm.cache.warm import usage
+
+    with one_line_errors():
+        info = usage()
+        typer.echo(f"layers: {info['layers']}")
+        typer.echo("this process: " + ", ".join(f"{k}={v}" for k, v in cache_stats().items()))
+        farm_wide = {k[5:]: v for k, v in info.items() if k.startswith("farm_")}
+        if farm_wide:
+            typer.echo("farm-wide: " + ", ".join(f"{k}={v}" for k, v in sorted(farm_wide.items())))
+        if "chunks" in info:
+            typer.echo(f"redis: {info['chunks']} chunks, {info['memory_bytes'] / 1e6:.1f} MB (MEMORY USAGE)")
+        if "redis_error" in info:
+            typer.echo(f"redis: unavailable ({info['redis_error']})")
+
+
 def main() -> None:
     app()
 

@@ -188,6 +188,16 @@ class FarmSettings(BaseSettings):
     """Loopback by default; inside a container set 0.0.0.0 and publish the port on the host's
     127.0.0.1 only (deploy/compose.yaml does)."""
     queue: str = "farm"
+    cache_ttl_seconds: int = 604_800
+    """How long a candle chunk lives in Redis; every read restarts the clock."""
+    cache_lock_ttl_ms: int = 30_000
+    """How long a crashed fetcher's single-flight lock blocks the others."""
+    cache_lock_wait_seconds: float = 300
+    """The longest a caller waits for another process's fetch of the same chunk."""
+    cache_lru_candles: int = 1_000_000
+    """Decoded candles kept in memory per process."""
+    cache_prefix: str | None = None
+    """Redis key prefix of the cache (else `?prefix=P` on FARM_REDIS_URL, else `farm`)."""
 
     def import_list(self) -> list[str]:
         return [m.strip() for m in self.imports.split(",") if m.strip()]

@@ -34,6 +34,9 @@ def _isolated(tmp_path, monkeypatch) -> Iterator[None]:
     farm.clear_registry()
     farm_config.reset_config()
     events.clear_listeners()
+    # A developer's shell settings must not route the tests through a shared cache or store.
+    for name in ("FARM_REDIS_URL", "FARM_S3_BUCKET", "FARM_S3_ENDPOINT_URL", "FARM_IMPORTS"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FARM_DUMP_DIR", str(tmp_path / "dump"))
     monkeypatch.setenv("FARM_DATA_DIR", str(tmp_path / ".farm"))
     yield

@@ -8,22 +8,27 @@ series once and serves windows as numpy views, which is what makes per-tick stra
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from farm.cache import candle_cache
 from farm.config import get_config
 from farm.engine.anomaly import check_candles
 from farm.errors import CandleDataError, CandleFetchError, FarmError, NoCandlesError
 from farm.intervals import CANDLE_INTERVALS, MINUTE_MS, interval_ms
 from farm.models import CANDLE_FIELDS, CandleArrays, Candles
 from farm.schemas import ExchangeSchema
+
+if TYPE_CHECKING:
+    from farm.cache.cache import CandleCache
 
 log = logging.getLogger("farm.exchange")
 
@@ -117,6 +122,26 @@ class CandleSeries:
             self._set(_concat([*before, self.arrays, *after]))
 
     def _page(self, start: int, end: int) -> tuple[list[CandleArrays], int]:
+        cache = self.client.cache
+        if cache is not None:
+            return self._page_cached(cache, start, end)
+        return self._page_source(start, end)
+
+    def _page_cached(self, cache: CandleCache, start: int, end: int) -> tuple[list[CandleArrays], int]:
+        """Closed UTC days through the shared cache (whole-day chunks, sliced); the day still
+        forming straight from the exchange, as without a cache."""
+        closed = cache.closed_until(self.step, now_ms())
+        pages, problems = cache.read_range(self.client, self.symbol, self.interval, start, min(end, closed))
+        if problems:
+            self.bad.update(problems)
+            self._bad_ts = np.array(sorted(self.bad), dtype=np.int64)
+        if end <= closed:
+            return pages, end
+        cache.note_forming()
+        more, hi = self._page_source(max(start, closed), end)
+        return pages + more, hi
+
+    def _page_source(self, start: int, end: int) -> tuple[list[CandleArrays], int]:
         cfg = get_config()
         limit = cfg.candle_page_limit
         pages: list[CandleArrays] = []
@@ -257,8 +282,20 @@ class ExchangeClient:
         self._series: OrderedDict[tuple[str, str], CandleSeries] = OrderedDict()
         self._sleep = sleep
         self.fetch_calls = 0
+        self._cache: CandleCache | None = None
+        self._cache_pid = -1
         # The built-in sources can hand over column arrays directly (same contract, no DataFrame).
         self._get_arrays: Callable[..., CandleArrays] | None = getattr(schema.get_candles, "get_arrays", None)
+
+    @property
+    def cache(self) -> CandleCache | None:
+        """The shared candle cache when FARM_REDIS_URL or FARM_S3_BUCKET configure one, else None
+        (looked up once per process: a forked worker must not reuse its parent's connections)."""
+        pid = os.getpid()
+        if self._cache_pid != pid:
+            self._cache = candle_cache()
+            self._cache_pid = pid
+        return self._cache
 
     def series(self, symbol: str, interval: str) -> CandleSeries:
         """The series of (symbol, interval); the least recently used beyond MAX_SERIES are

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 from farm.errors import FarmError
 
@@ -39,6 +39,16 @@ def check_key(key: str) -> str:
     return key
 
 
+def split_prefix(url: str, default: str = "farm") -> tuple[str, str]:
+    """`redis://h:p/db?prefix=P` → (`redis://h:p/db`, `P`): the same URL form as `open_store`,
+    with the prefix removed before redis-py sees it (it would pass it to the connection)."""
+    parsed = urlparse(url)
+    query = parse_qsl(parsed.query, keep_blank_values=True)
+    prefix = next((v for k, v in query if k == "prefix"), default) or default
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    return urlunparse(parsed._replace(query=rest)), prefix
+
+
 def open_store(url: str) -> Store:
     """`file://PATH`, `redis://HOST:PORT/DB[?prefix=P]` or `s3://BUCKET/PREFIX` (endpoint from
     FARM_S3_ENDPOINT_URL, credentials from the environment as boto3 reads them)."""
@@ -50,8 +60,7 @@ def open_store(url: str) -> Store:
     if parsed.scheme in ("redis", "rediss", "unix"):
         from farm.persist.redis_store import RedisStore
 
-        prefix = parse_qs(parsed.query).get("prefix", ["farm"])[0]
-        base = url.split("?", 1)[0]
+        base, prefix = split_prefix(url)
         return RedisStore(base, prefix=prefix)
     if parsed.scheme == "s3":
         from farm.persist.s3_store import S3Store

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterable
 
 from farm.config import get_settings
+from farm.persist.store import split_prefix
 
 log = logging.getLogger("farm.status")
 TTL_SECONDS = 30 * 24 * 3600
@@ -26,7 +27,8 @@ def _client():  # type: ignore[no-untyped-def]
         return None
     import redis
 
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    base, _ = split_prefix(url)  # the cache's ?prefix= is not a redis-py option
+    return redis.Redis.from_url(base, socket_timeout=2, socket_connect_timeout=2)
 
 
 def key(sweep_id: str) -> str:
