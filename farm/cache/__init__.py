@@ -4,7 +4,7 @@ With FARM_REDIS_URL and/or FARM_S3_BUCKET set, every exchange's candles of close
 through `CandleCache` (in-process LRU → Redis → S3 or files under FARM_DATA_DIR → the exchange);
 with neither, `candle_cache()` is None and the engine pages the exchange exactly as before.
 
-Settings read here (getattr with a default until FarmSettings declares them):
+Settings (FarmSettings, FARM_CACHE_*):
 `cache_ttl_seconds` (604800: a Redis chunk not read for a week expires), `cache_lock_ttl_ms`
 (30000: how long a crashed fetcher's lock blocks the others), `cache_lock_wait_seconds` (300:
 the longest a caller waits for another's fetch before fetching itself), `cache_lru_candles`
@@ -26,20 +26,11 @@ from farm.config import FarmSettings, get_settings
 if TYPE_CHECKING:
     from farm.cache.cache import CandleCache
 
-DEFAULTS: dict[str, Any] = {
-    "cache_ttl_seconds": 604_800,
-    "cache_lock_ttl_ms": 30_000,
-    "cache_lock_wait_seconds": 300.0,
-    "cache_lru_candles": 1_000_000,
-    "cache_prefix": None,
-}
+CACHE_SETTINGS = ("cache_ttl_seconds", "cache_lock_ttl_ms", "cache_lock_wait_seconds", "cache_lru_candles",
+                  "cache_prefix")
 
 _memo: tuple[tuple[Any, ...], CandleCache] | None = None
 _memo_lock = threading.Lock()
-
-
-def setting(settings: FarmSettings, name: str) -> Any:
-    return getattr(settings, name, DEFAULTS[name])
 
 
 def cache_key(settings: FarmSettings) -> tuple[Any, ...] | None:
@@ -48,7 +39,7 @@ def cache_key(settings: FarmSettings) -> tuple[Any, ...] | None:
         return None
     return (
         os.getpid(), settings.redis_url, settings.s3_bucket, settings.s3_prefix, settings.s3_endpoint_url,
-        str(Path(settings.data_dir).resolve()), settings.broker_url, *(setting(settings, n) for n in DEFAULTS),
+        str(Path(settings.data_dir).resolve()), settings.broker_url, *(getattr(settings, n) for n in CACHE_SETTINGS),
     )
 
 
@@ -88,12 +79,12 @@ def build_cache(settings: FarmSettings) -> CandleCache:
         store = open_store(f"file://{Path(settings.data_dir).resolve() / 'cache'}")
     redis = None
     if settings.redis_url:
-        redis = RedisLayer(settings.redis_url, ttl_seconds=int(setting(settings, "cache_ttl_seconds")),
-                           broker_url=settings.broker_url, prefix=setting(settings, "cache_prefix"))
+        redis = RedisLayer(settings.redis_url, ttl_seconds=settings.cache_ttl_seconds,
+                           broker_url=settings.broker_url, prefix=settings.cache_prefix)
     return CandleCache(
-        store=StoreLayer(store), redis=redis, lru_candles=int(setting(settings, "cache_lru_candles")),
-        lock_ttl_ms=int(setting(settings, "cache_lock_ttl_ms")),
-        lock_wait_seconds=float(setting(settings, "cache_lock_wait_seconds")),
+        store=StoreLayer(store), redis=redis, lru_candles=settings.cache_lru_candles,
+        lock_ttl_ms=settings.cache_lock_ttl_ms,
+        lock_wait_seconds=settings.cache_lock_wait_seconds,
     )
 
 

@@ -86,17 +86,15 @@ def test_cli_bad_input_is_one_line(tmp_path, cache_env, redis_url):
 
 
 def test_the_redis_key_prefix_comes_from_the_url_or_a_setting(tmp_path):
-    from types import SimpleNamespace
-
     from farm.cache import build_cache
-    from farm.cache.layers import split_prefix
+    from farm.config import FarmSettings
+    from farm.persist.store import split_prefix
 
     assert split_prefix("redis://127.0.0.1:6379/3?prefix=p1&health_check_interval=5") == (
         "redis://127.0.0.1:6379/3?health_check_interval=5", "p1")
     assert split_prefix("redis://127.0.0.1:6379/3") == ("redis://127.0.0.1:6379/3", "farm")
-    settings = SimpleNamespace(redis_url="redis://127.0.0.1:6379/13?prefix=p1", s3_bucket=None, s3_prefix="",
-                               data_dir=tmp_path, broker_url="redis://127.0.0.1:6379/0")
+    settings = FarmSettings(redis_url="redis://127.0.0.1:6379/13?prefix=p1", s3_bucket=None, s3_prefix="",
+                            data_dir=tmp_path, broker_url="redis://127.0.0.1:6379/0")
     assert build_cache(settings).redis.prefix == "p1"
-    settings.cache_prefix = "p2"
-    cache = build_cache(settings)
+    cache = build_cache(settings.model_copy(update={"cache_prefix": "p2"}))
     assert cache.redis.prefix == "p2" and cache.redis.url == "redis://127.0.0.1:6379/13"
