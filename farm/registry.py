@@ -160,9 +160,6 @@ def get_strategy(name: str, source: str = "") -> StrategySchema:
         return _variants[name]
     parsed = parse_variant_name(name) if isinstance(name, str) else None
     if parsed and strategies.has(parsed[0]):
-        made = make_variant(parsed[0], **parsed[1])
-        if made != name:
-            # A different spelling of an existing variant resolves to the canonical one.
-            return _variants[made]
-        return _variants[made]
+        # Another spelling of a variant (key order, 10.0 for 10) resolves to the canonical one.
+        return _variants[make_variant(parsed[0], **parsed[1])]
     return strategies.get(name, source=source)
