@@ -34,18 +34,6 @@ from farm.persist.state import (
 from tests.conftest import MIN, T0
 
 
-@pytest.fixture(params=["file", "redis", "s3"])
-def store(request, tmp_path):
-    if request.param == "file":
-        return open_store(f"file://{tmp_path / 'state'}")
-    if request.param == "redis":
-        url = request.getfixturevalue("redis_url")
-        prefix = request.getfixturevalue("redis_prefix")
-        return open_store(f"{url}?prefix={prefix}")
-    bucket = request.getfixturevalue("s3_bucket")
-    return open_store(f"s3://{bucket}/farm-test")
-
-
 @pytest.fixture
 def errors() -> list[BaseException]:
     seen: list[BaseException] = []

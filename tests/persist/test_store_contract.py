@@ -11,18 +11,6 @@ from farm.persist import StoreError, open_store
 from farm.persist import keys as K
 
 
-@pytest.fixture(params=["file", "redis", "s3"])
-def store(request, tmp_path):
-    if request.param == "file":
-        return open_store(f"file://{tmp_path / 'store'}")
-    if request.param == "redis":
-        url = request.getfixturevalue("redis_url")
-        prefix = request.getfixturevalue("redis_prefix")
-        return open_store(f"{url}?prefix={prefix}")
-    bucket = request.getfixturevalue("s3_bucket")
-    return open_store(f"s3://{bucket}/farm-test")
-
-
 def test_read_of_a_missing_key_is_none(store):
     assert store.read("results/none.json") is None
     assert store.exists("results/none.json") is False
