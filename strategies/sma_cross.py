@@ -6,6 +6,9 @@ The standard strategy of the benchmarks (fast 10 / slow 50, TP +2 %, SL −1 %, 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+import numpy as np
 
 import farm
 from farm.schemas import StrategySchema
@@ -32,6 +35,35 @@ def get_signal(
     price = farm.get_average_price(symbol)
     return {
         "position": "long",
+        "price_take_profit": price * (1 + tp_pct / 100),
+        "price_stop_loss": price * (1 - sl_pct / 100),
+        "minute_estimated_time": lifetime,
+        "note": f"SMA{fast} crossed above SMA{slow}",
+    }
+
+
+def vectorised_signals(
+    candles: farm.Candles, *, fast: int, slow: int, tp_pct: float, sl_pct: float, lifetime: int
+) -> dict[str, Any]:
+    """The same strategy in vectorised form (farm.kernel): per bar, what `get_signal` returns at
+    that bar's close — the cross decided with the very arithmetic of `get_signal` (a cumulative
+    sum over its own slow+1 window), TP/SL from the same VWAP. Needs numba (the `fast` extra).
+
+    With fast >= slow `get_signal` fails on every tick (its window is too short for the
+    indices it reads), so no bar signals here either."""
+    from farm.intervals import interval_ms
+    from farm.kernel.indicators import sma_cross_up
+    from farm.kernel.signals import average_prices
+
+    n = len(candles)
+    if not 1 <= fast < slow:
+        return {"position": np.zeros(n, dtype=np.int8), "price_take_profit": np.nan, "price_stop_loss": np.nan,
+                "minute_estimated_time": lifetime}
+    step = interval_ms(farm.get_config().base_interval)
+    cross = sma_cross_up(candles.close, candles.timestamp, step, fast, slow)
+    price = average_prices(candles, step=step)
+    return {
+        "position": cross.astype(np.int8),
         "price_take_profit": price * (1 + tp_pct / 100),
         "price_stop_loss": price * (1 - sl_pct / 100),
         "minute_estimated_time": lifetime,

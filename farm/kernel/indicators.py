@@ -1,0 +1,121 @@
+"""Compiled indicators for vectorised strategies that must decide exactly as their per-tick form.
+
+"Same trades" means the same decision on every bar, including bars where two moving averages
+are equal up to the last bit. A per-tick strategy computes its averages from the window it was
+given (a cumulative sum starting at the window's first candle), a vectorised one from rolling
+sums: the two round differently. These helpers decide with cheap rolling sums where the answer
+is certain by a rigorous error bound, and redo the per-tick arithmetic exactly on the rare bars
+where it is not.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_U = 2.0**-53
+"""Unit roundoff of float64."""
+_REFRESH = 64
+"""Rolling sums are recomputed from scratch this often, which bounds their drift."""
+
+
+@nb.njit(cache=True, nogil=True)
+def _window_sum(close: np.ndarray, lo: int, hi: int) -> float:
+    s = 0.0
+    for k in range(lo, hi):
+        s += close[k]
+    return s
+
+
+@nb.njit(cache=True, nogil=True)
+def _exact_cross(close: np.ndarray, i: int, fast: int, slow: int) -> bool:
+    """The per-tick arithmetic on the window close[i−slow … i]: a left-to-right cumulative sum
+    (numpy's `cumsum`) and the four averages taken from it."""
+    base = i - slow
+    cs = np.empty(slow + 1)
+    s = 0.0
+    for m in range(slow + 1):
+        s = close[base] if m == 0 else s + close[base + m]
+        cs[m] = s
+    fast_now = (cs[slow] - cs[slow - fast]) / fast
+    fast_prev = (cs[slow - 1] - cs[slow - 1 - fast]) / fast
+    slow_now = (cs[slow] - cs[0]) / slow
+    slow_prev = cs[slow - 1] / slow
+    return fast_prev <= slow_prev and fast_now > slow_now
+
+
+@nb.njit(cache=True, nogil=True)
+def sma_cross_up(close: np.ndarray, ts: np.ndarray, step: int, fast: int, slow: int) -> np.ndarray:
+    """Per bar: did SMA(fast) of closes cross above SMA(slow) at this bar's close, decided
+    exactly as `strategies.sma_cross.get_signal` decides it from a window of the slow+1 most
+    recent candles (no bar where that window has a gap signals). Requires 1 ≤ fast < slow."""
+    n = len(close)
+    out = np.zeros(n, dtype=np.bool_)
+    if n <= slow:
+        return out
+    pmax = 0.0
+    for k in range(n):
+        a = abs(close[k])
+        if a > pmax:
+            pmax = a
+    # Bound on |rolling − per-tick| for either difference of averages, ×4 for safety (see module).
+    margin = 4.0 * _U * pmax * (2.0 * (slow + 1) ** 2 / fast + fast + 2 * slow + 4 * _REFRESH + 16)
+    f_sum = 0.0  # Σ close[i−fast+1 … i]
+    s_sum = 0.0  # Σ close[i−slow+1 … i]
+    f_prev = 0.0
+    s_prev = 0.0
+    since = _REFRESH
+    for i in range(slow - 1, n):
+        if since >= _REFRESH:
+            f_sum = _window_sum(close, i - fast + 1, i + 1)
+            s_sum = _window_sum(close, i - slow + 1, i + 1)
+            since = 0
+        else:
+            f_sum += close[i] - close[i - fast]
+            s_sum += close[i] - close[i - slow]
+            since += 1
+        if i >= slow and ts[i] - ts[i - slow] == slow * step:
+            d_prev = f_prev / fast - s_prev / slow
+            d_now = f_sum / fast - s_sum / slow
+            if d_prev > margin or d_now < -margin:
+                pass
+            elif d_prev < -margin and d_now > margin:
+                out[i] = True
+            else:
+                out[i] = _exact_cross(close, i, fast, slow)
+        f_prev = f_sum
+        s_prev = s_sum
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def vwap_at_close(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
+                  n: int, step: int) -> np.ndarray:
+    """Per bar, the engine's current price once the bar has closed: the VWAP of the candles with
+    open times in `(open(i) − n·step, open(i)]`, summed left to right (`CandleSeries.vwap`)."""
+    m = len(ts)
+    tpv = np.empty(m)
+    for k in range(m):
+        tpv[k] = (high[k] + low[k] + close[k]) / 3 * volume[k]
+    out = np.empty(m)
+    lo = 0
+    for i in range(m):
+        first = ts[i] - (n - 1) * step
+        while ts[lo] < first:
+            lo += 1
+        s_pv = 0.0
+        s_v = 0.0
+        for k in range(lo, i + 1):
+            s_pv += tpv[k]
+            s_v += volume[k]
+        if s_v == 0:
+            s_c = 0.0
+            for k in range(lo, i + 1):
+                s_c += close[k]
+            out[i] = s_c / (i + 1 - lo)
+        else:
+            out[i] = s_pv / s_v
+    return out
+
+
+__all__ = ["sma_cross_up", "vwap_at_close"]

@@ -1,0 +1,337 @@
+"""The signal lifecycle compiled (numba, nopython, cached): generation attempts, immediate and
+scheduled entries, TP/SL/expiry and PnL for one strategy over one frame, in one call.
+
+It restates `farm.engine.lifecycle` and the fast-forward of `farm.engine.strategy` rule for rule
+(SPEC §5.4–§5.8, §6 with D1–D3, D11), with the same floating-point operations in the same
+order — VWAPs summed left to right, PnL with the same expression — because parity with the
+per-tick engine means equal prices and PnL, not merely close ones. No `fastmath`: it would let
+LLVM reorder those sums.
+
+Where the per-tick engine leaves the fast-forward (no candle after a signal yet, a scheduled
+signal still waiting where the data ends) it continues with live-style ticks; the kernel does
+not model that and stops with a "bail" status instead, so the caller can run the per-tick
+engine. Partial profit/loss milestones (§7) are not computed here.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+MINUTE_MS = 60_000
+
+TAKE_PROFIT = 0
+STOP_LOSS = 1
+TIME_EXPIRED = 2
+CANCEL_STOP_LOSS = 3
+CANCEL_TIMEOUT = 4
+
+OK = 0
+BAIL_NO_CANDLES = 1
+"""The fast-forward found no candle to resolve a signal on (the per-tick engine keeps it)."""
+BAIL_STILL_WAITING = 2
+"""A scheduled signal neither activated nor cancelled where the data ends (§5.9 edge path)."""
+BAIL_TIMEOUT_GAP = 3
+"""No candle within the gap tolerance of a scheduled signal's timeout: what the per-tick engine
+does then depends on how far it happened to load, so the kernel does not guess."""
+BAIL_RECENT = 4
+"""A signal ending so close to now that its closing candle may not exist yet."""
+FULL = 5
+"""More trades or errors than the output arrays hold (frames read bars more than once)."""
+
+_JIT = {"cache": True, "nogil": True}
+
+
+@nb.njit(**_JIT)
+def _left(a: np.ndarray, v: int) -> int:
+    lo, hi = 0, len(a)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(**_JIT)
+def _right(a: np.ndarray, v: int) -> int:
+    lo, hi = 0, len(a)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(**_JIT)
+def frame_bars(bar_open: np.ndarray, step: int, frames: np.ndarray, frame_step: int) -> np.ndarray:
+    """For each frame tick `t`, the newest bar that closed in `(t − frame_step, t]` (−1 if none):
+    the signal row a generation attempt at `t` reads. One merge walk (both inputs sorted)."""
+    out = np.empty(len(frames), dtype=np.int64)
+    j = -1
+    nb_ = len(bar_open)
+    for k in range(len(frames)):
+        t = frames[k]
+        while j + 1 < nb_ and bar_open[j + 1] + step <= t:
+            j += 1
+        out[k] = j if j >= 0 and bar_open[j] + step > t - frame_step else -1
+    return out
+
+
+@nb.njit(**_JIT)
+def _vwap(tpv: np.ndarray, vol: np.ndarray, close: np.ndarray, i0: int, i1: int) -> float:
+    """`CandleSeries.vwap`: left-to-right sums; the mean close when nothing traded."""
+    s_pv = 0.0
+    s_v = 0.0
+    for k in range(i0, i1):
+        s_pv += tpv[k]
+        s_v += vol[k]
+    if s_v == 0:
+        s_c = 0.0
+        for k in range(i0, i1):
+            s_c += close[k]
+        return s_c / (i1 - i0)
+    return s_pv / s_v
+
+
+@nb.njit(**_JIT)
+def _vwap_ending(ts: np.ndarray, tpv: np.ndarray, vol: np.ndarray, close: np.ndarray, j: int, n: int, step: int) -> float:
+    """`CandleSeries.vwap_ending`: the current price once candle `j` has closed."""
+    i0 = _left(ts, ts[j] - (n - 1) * step)
+    return _vwap(tpv, vol, close, i0, j + 1)
+
+
+@nb.njit(**_JIT)
+def pnl(side: int, price_open: float, price_close: float, slippage_pct: float, fee_pct: float) -> float:
+    """`farm.engine.pnl.pnl_percentage`, the same expression."""
+    s = slippage_pct / 100
+    if side > 0:
+        open_ = price_open * (1 + s)
+        close_ = price_close * (1 - s)
+        return (close_ - open_) / open_ * 100 - 2 * fee_pct
+    open_ = price_open * (1 - s)
+    close_ = price_close * (1 + s)
+    return (open_ - close_) / open_ * 100 - 2 * fee_pct
+
+
+@nb.njit(**_JIT)
+def _ok_price(v: float) -> bool:
+    return np.isfinite(v) and v > 0
+
+
+@nb.njit(**_JIT)
+def valid(
+    side: int, po: float, tp: float, sl: float, met: float, cur: float, t: int, scheduled: bool,
+    min_tp: float, min_sl: float, max_sl: float, max_life: float,
+) -> bool:
+    """Whether `farm.engine.validation.validate_signal` passes the numeric rules (SPEC §5.5) —
+    the identity rules hold by construction. The message of a failure is rebuilt in Python."""
+    if not (_ok_price(cur) and _ok_price(po) and _ok_price(tp) and _ok_price(sl)):
+        return False
+    if side > 0:
+        if tp <= po or sl >= po:
+            return False
+        if scheduled:
+            if po <= sl or po >= tp:
+                return False
+        elif cur <= sl or cur >= tp:
+            return False
+        tp_dist = (tp - po) / po * 100
+        sl_dist = (po - sl) / po * 100
+    else:
+        if tp >= po or sl <= po:
+            return False
+        if scheduled:
+            if po >= sl or po <= tp:
+                return False
+        elif cur >= sl or cur <= tp:
+            return False
+        tp_dist = (po - tp) / po * 100
+        sl_dist = (sl - po) / po * 100
+    if min_tp != 0 and tp_dist < min_tp:
+        return False
+    if min_sl != 0 and sl_dist < min_sl:
+        return False
+    if max_sl != 0 and sl_dist > max_sl:
+        return False
+    if not (np.isfinite(met) and met > 0 and met == np.floor(met)):
+        return False
+    if max_life != 0 and met > max_life:
+        return False
+    return t > 0
+
+
+@nb.njit(**_JIT)
+def run_kernel(
+    frames: np.ndarray, frame_bar: np.ndarray, interval_ms: int,
+    ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, vol: np.ndarray, tpv: np.ndarray,
+    position: np.ndarray, price_open: np.ndarray, take_profit: np.ndarray, stop_loss: np.ndarray,
+    lifetime: np.ndarray,
+    step: int, n_avg: int, await_ms: int, tolerance: int, now: int,
+    slippage_pct: float, fee_pct: float, min_tp: float, min_sl: float, max_sl: float, max_life: float,
+    out_i: np.ndarray, out_f: np.ndarray, err_i: np.ndarray, err_f: np.ndarray,
+) -> tuple[int, int, int, int]:
+    """Run one strategy over the frame ticks `frames`; `frame_bar[k]` is the signal row read at
+    tick k (−1: none). Writes one row per trade into `out_i` (int64 columns: tick, bar,
+    scheduled, pending_at, close_ts, reason, check_start, close_index) and `out_f` (float64:
+    price_open, price_close, pnl, current price at creation), one row per rejected signal into
+    `err_i` (tick index, bar, scheduled) / `err_f` (current price).
+
+    Returns (trades, errors, status, tick index where it bailed or −1)."""
+    nf = len(frames)
+    nc = len(ts)
+    n_trades = 0
+    n_errors = 0
+    k = 0
+    has_last = False
+    last = 0
+    while k < nf:
+        t = frames[k]
+        # §5.4 step 2: the throttle; an attempt consumes the slot whatever it yields.
+        if has_last and t - last < interval_ms:
+            nxt = _left(frames, last + interval_ms)
+            k = nxt if nxt > k else k + 1
+            continue
+        has_last = True
+        last = t
+        b = frame_bar[k]
+        if b < 0 or position[b] == 0:
+            k += 1
+            continue
+        # §5.4 step 3 (D1): the VWAP of the closed base candles in [t − N·step, t); none = a gap.
+        i0 = _left(ts, t - n_avg * step)
+        i1 = _left(ts, t)
+        if i1 <= i0:
+            k += 1
+            continue
+        cur = _vwap(tpv, vol, close, i0, i1)
+        side = 1 if position[b] > 0 else -1
+        po = price_open[b]
+        if np.isnan(po):
+            po = cur
+            scheduled = False
+        else:
+            scheduled = not ((side > 0 and cur <= po) or (side < 0 and cur >= po))
+        tp = take_profit[b]
+        sl = stop_loss[b]
+        met = lifetime[b]
+        if n_trades >= len(out_i) or n_errors >= len(err_i):
+            return n_trades, n_errors, FULL, k
+        if not valid(side, po, tp, sl, met, cur, t, scheduled, min_tp, min_sl, max_sl, max_life):
+            err_i[n_errors, 0] = k
+            err_i[n_errors, 1] = b
+            err_i[n_errors, 2] = 1 if scheduled else 0
+            err_f[n_errors] = cur
+            n_errors += 1
+            k += 1
+            continue
+
+        # ---- §5.8 scheduled phase ------------------------------------------------------
+        reason = -1
+        close_index = -1
+        price_close = 0.0
+        pending_at = t
+        if scheduled:
+            start = _left(ts, t)
+            if start >= nc:
+                return n_trades, n_errors, BAIL_NO_CANDLES, k
+            timeout_at = t + await_ms
+            timeout_index = _left(ts, timeout_at)
+            end = timeout_index if timeout_index < nc else nc
+            hit = -1
+            cancel = False
+            for j in range(start, end):
+                if side > 0:
+                    if low[j] <= sl:
+                        hit, cancel = j, True
+                        break
+                    if low[j] <= po:
+                        hit = j
+                        break
+                else:
+                    if high[j] >= sl:
+                        hit, cancel = j, True
+                        break
+                    if high[j] >= po:
+                        hit = j
+                        break
+            if hit < 0:
+                if timeout_index >= nc:
+                    return n_trades, n_errors, BAIL_STILL_WAITING, k
+                if ts[timeout_index] >= timeout_at + tolerance or timeout_at + tolerance >= now:
+                    return n_trades, n_errors, BAIL_TIMEOUT_GAP, k
+                reason = CANCEL_TIMEOUT
+                close_index = timeout_index
+            elif cancel:
+                reason = CANCEL_STOP_LOSS
+                close_index = hit
+            if reason >= 0:
+                price_close = _vwap_ending(ts, tpv, vol, close, close_index, n_avg, step)
+                anchor = close_index
+                check_start = close_index
+            else:
+                pending_at = ts[hit]
+                anchor = hit
+                check_start = hit + 1
+        else:
+            anchor = _left(ts, t)
+            check_start = anchor
+
+        # ---- §5.8 pending phase with D3 and D11 ------------------------------------------
+        if reason < 0:
+            span = np.int64(met * MINUTE_MS)
+            last_slot = pending_at + (span - 1) // step * step
+            end = _left(ts, last_slot)
+            if end < anchor:
+                end = anchor
+            if end >= nc or ts[end] > last_slot + tolerance:
+                if last_slot + tolerance >= now:
+                    return n_trades, n_errors, BAIL_RECENT, k
+                end -= 1
+                if end < anchor:
+                    return n_trades, n_errors, BAIL_NO_CANDLES, k
+            close_index = end
+            reason = TIME_EXPIRED
+            for j in range(check_start, end + 1):
+                if side > 0:
+                    if high[j] >= tp:
+                        reason, close_index = TAKE_PROFIT, j
+                        break
+                    if low[j] <= sl:
+                        reason, close_index = STOP_LOSS, j
+                        break
+                else:
+                    if low[j] <= tp:
+                        reason, close_index = TAKE_PROFIT, j
+                        break
+                    if high[j] >= sl:
+                        reason, close_index = STOP_LOSS, j
+                        break
+            if reason == TAKE_PROFIT:
+                price_close = tp
+            elif reason == STOP_LOSS:
+                price_close = sl
+            else:
+                price_close = _vwap_ending(ts, tpv, vol, close, close_index, n_avg, step)
+
+        close_ts = ts[close_index]
+        out_i[n_trades, 0] = k
+        out_i[n_trades, 1] = b
+        out_i[n_trades, 2] = 1 if scheduled else 0
+        out_i[n_trades, 3] = pending_at
+        out_i[n_trades, 4] = close_ts
+        out_i[n_trades, 5] = reason
+        out_i[n_trades, 6] = check_start
+        out_i[n_trades, 7] = close_index
+        out_f[n_trades, 0] = po
+        out_f[n_trades, 1] = price_close
+        out_f[n_trades, 2] = pnl(side, po, price_close, slippage_pct, fee_pct) if reason <= TIME_EXPIRED else np.nan
+        out_f[n_trades, 3] = cur
+        n_trades += 1
+        # D2: the next frame evaluated is the first one strictly after the close.
+        nxt = _right(frames, close_ts)
+        k = nxt if nxt > k else k + 1
+    return n_trades, n_errors, OK, -1

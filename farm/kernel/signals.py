@@ -1,0 +1,206 @@
+"""The vectorised strategy form: its contract, its conversion to per-bar arrays, and which bar
+a frame tick acts on.
+
+A vectorised strategy is `fn(candles: farm.Candles, **params)` returning, for every base candle
+(bar) `i` of `candles`, what the strategy's per-tick `get_signal` would return at the close of
+bar `i` — a dict of arrays (scalars broadcast) or a DataFrame with columns:
+
+* ``position``: +1 long, −1 short, 0 no signal (what `None` is per tick);
+* ``price_open``: the entry price of a limit (scheduled) signal, NaN for a market entry at the
+  current VWAP (optional column, default all NaN);
+* ``price_take_profit``, ``price_stop_loss``: absolute prices;
+* ``minute_estimated_time``: the lifetime in minutes;
+* ``note``: optional, one string for all bars or one per bar.
+
+The engine, not the strategy, keeps time honest: the row of bar `i` can only be acted on at
+the first frame tick `t ≥ open(i) + step` (bar `i` closed, D1), only if bar `i` is then the
+newest closed bar (what a per-tick `get_signal` at `t` would see), and only if that tick is a
+generation attempt (strategy interval throttle, nothing pending or scheduled, D2 after a close).
+So a frame tick reads the newest bar that closed within the frame interval ending at it; a row
+that is not read at its tick is gone, exactly as a per-tick answer nobody asked for. On frames
+of the base interval that is simply the bar closing at the tick. Rows are arrays rather than
+objects because a sweep evaluates millions of them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from farm.errors import SchemaError
+from farm.models import Candles
+
+SIGNAL_COLUMNS = ("position", "price_open", "price_take_profit", "price_stop_loss", "minute_estimated_time")
+REQUIRED_COLUMNS = ("position", "price_take_profit", "price_stop_loss", "minute_estimated_time")
+
+
+@dataclass(frozen=True, eq=False)
+class SignalTable:
+    """Per-bar signal rows aligned with the candles the strategy was given (`timestamp`)."""
+
+    timestamp: np.ndarray
+    """Open times of the bars (int64 ms)."""
+    position: np.ndarray
+    """int8: +1, −1 or 0."""
+    price_open: np.ndarray
+    price_take_profit: np.ndarray
+    price_stop_loss: np.ndarray
+    minute_estimated_time: np.ndarray
+    note: str | np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.timestamp)
+
+    def note_at(self, i: int) -> Any:
+        if self.note is None or isinstance(self.note, str):
+            return self.note
+        return self.note[i]
+
+    def dto(self, i: int) -> dict[str, Any] | None:
+        """Bar `i` as the dict a per-tick `get_signal` would return (None for no signal)."""
+        side = int(self.position[i])
+        if side == 0:
+            return None
+        met = float(self.minute_estimated_time[i])
+        out: dict[str, Any] = {
+            "position": "long" if side > 0 else "short",
+            "price_take_profit": float(self.price_take_profit[i]),
+            "price_stop_loss": float(self.price_stop_loss[i]),
+            "minute_estimated_time": int(met) if math.isfinite(met) and met.is_integer() else met,
+        }
+        price_open = float(self.price_open[i])
+        if not math.isnan(price_open):
+            out["price_open"] = price_open
+        note = self.note_at(i)
+        if note is not None:
+            out["note"] = note
+        return out
+
+
+def _column(raw: Any, name: str, n: int, where: str, *, required: bool) -> np.ndarray | None:
+    present = name in raw if isinstance(raw, Mapping) else name in raw.columns  # a DataFrame
+    value = raw[name] if present else None
+    if value is None:
+        if required:
+            raise SchemaError(f"{where}: the result lacks column {name!r} (needs {', '.join(REQUIRED_COLUMNS)})")
+        return None
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SchemaError(f"{where}: column {name!r} must be numeric") from None
+    if arr.ndim == 0:
+        return np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise SchemaError(f"{where}: column {name!r} has shape {arr.shape}, expected ({n},) (one row per candle)")
+    return arr
+
+
+def to_table(raw: Any, candles: Candles, where: str = "signals") -> SignalTable:
+    """Check what a vectorised strategy returned and turn it into a `SignalTable`.
+
+    Shape problems are errors of the strategy's code, raised at once (not per bar): a column
+    of the wrong length would otherwise silently shift every signal in time."""
+    n = len(candles)
+    if not isinstance(raw, Mapping) and not hasattr(raw, "columns"):
+        raise SchemaError(f"{where}: must return a dict of arrays or a DataFrame, got {type(raw).__name__}")
+    cols = {name: _column(raw, name, n, where, required=name in REQUIRED_COLUMNS) for name in SIGNAL_COLUMNS}
+    position = cols["position"]
+    assert position is not None
+    bad = (position != 0) & (position != 1) & (position != -1)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise SchemaError(f"{where}: position must be +1, -1 or 0, got {position[k]!r} at bar {k}")
+    price_open = cols["price_open"]
+    note: Any = raw.get("note") if isinstance(raw, Mapping) else (raw["note"] if "note" in raw.columns else None)
+    if note is not None and not isinstance(note, str):
+        note = np.asarray(note, dtype=object)
+        if note.shape != (n,):
+            raise SchemaError(f"{where}: column 'note' has shape {note.shape}, expected ({n},) or one string")
+    return SignalTable(
+        timestamp=candles.timestamp,
+        position=position.astype(np.int8),
+        price_open=np.full(n, np.nan) if price_open is None else price_open,
+        price_take_profit=cols["price_take_profit"],  # type: ignore[arg-type]
+        price_stop_loss=cols["price_stop_loss"],  # type: ignore[arg-type]
+        minute_estimated_time=cols["minute_estimated_time"],  # type: ignore[arg-type]
+        note=note,
+    )
+
+
+def compute_table(fn: Callable[..., Any], candles: Candles, params: Mapping[str, Any], where: str) -> SignalTable:
+    return to_table(fn(candles, **params), candles, where)
+
+
+def bars_for_ticks(bar_open: np.ndarray, step: int, frames: np.ndarray, frame_step: int) -> np.ndarray:
+    """For each frame tick `t`, the newest bar that closed in `(t − frame_step, t]` (−1 if none):
+    the bar whose row a generation attempt at `t` reads."""
+    from farm.kernel.numba_kernel import frame_bars
+
+    return frame_bars(bar_open, step, frames, frame_step)
+
+
+def typical_volume(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """Σ typical·volume terms, the same expression as the engine's series (bit for bit)."""
+    return (high + low + close) / 3 * volume
+
+
+def average_prices(candles: Candles, n: int | None = None, step: int | None = None) -> np.ndarray:
+    """The "current price" (SPEC §3.4 with D1) at the close of every bar: the VWAP of the base
+    candles with open times in `(open(i) − n·step, open(i)]`, summed left to right exactly as
+    `farm.get_average_price` does, so a vectorised strategy can set TP/SL from the very price a
+    per-tick strategy would read. `candles` must be base candles; n defaults to the config."""
+    from farm.config import get_config
+    from farm.intervals import interval_ms
+    from farm.kernel.indicators import vwap_at_close
+
+    cfg = get_config()
+    n = int(cfg.avg_price_candles_count) if n is None else n
+    step = interval_ms(cfg.base_interval) if step is None else step
+    # Every variant of a sweep asks for the same prices: keep the last answer. The key holds the
+    # five column arrays themselves (so their addresses cannot be reused while cached); candles
+    # are read-only, so the same arrays mean the same prices.
+    cols = (candles.timestamp, candles.high, candles.low, candles.close, candles.volume)
+    key = (n, step, len(cols[0]), *(c.__array_interface__["data"][0] for c in cols))
+    if _last_prices and _last_prices[0] == key:
+        return _last_prices[2]
+    out = vwap_at_close(*cols, n, step)
+    out.flags.writeable = False
+    _last_prices[:] = [key, [c.base if c.base is not None else c for c in cols], out]
+    return out
+
+
+_last_prices: list = []
+
+
+def as_get_signal(table: SignalTable, step: int, frame_step: int) -> Callable[..., dict[str, Any] | None]:
+    """A per-tick `get_signal` reading a precomputed table with the engine's bar rule: what the
+    per-tick engine runs when the kernel cannot (partial listeners, callbacks, risk), and the
+    reference the kernel is tested against."""
+    closes = table.timestamp + step
+
+    def get_signal(symbol: str, when: datetime, **_params: Any) -> dict[str, Any] | None:
+        t = int(round(when.timestamp() * 1000))
+        j = int(np.searchsorted(closes, t, side="right")) - 1
+        if j < 0 or closes[j] <= t - frame_step:
+            return None
+        return table.dto(j)
+
+    return get_signal
+
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "SIGNAL_COLUMNS",
+    "SignalTable",
+    "as_get_signal",
+    "average_prices",
+    "bars_for_ticks",
+    "compute_table",
+    "to_table",
+    "typical_volume",
+]
