@@ -92,6 +92,13 @@ def run(symbol: str = "A", strategy: str = "s", exchange: str = "x", frame: str 
     return list(farm.Backtest.run(symbol, strategy_name=strategy, exchange_name=exchange, frame_name=frame))
 
 
+def signal_every_5(symbol: str, when: datetime) -> dict | None:
+    """A long signal (TP 110, SL 90, 3 minutes) on every tick whose minute is a multiple of 5."""
+    if when.minute % 5 == 0:
+        return {"position": "long", "price_take_profit": 110, "price_stop_loss": 90, "minute_estimated_time": 3}
+    return None
+
+
 def minutes(ms_values: Sequence[int]) -> list[int]:
     """Timestamps as minutes after T0 (readable assertions)."""
     return [(v - T0) // MIN for v in ms_values]

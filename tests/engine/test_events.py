@@ -6,7 +6,7 @@ import pytest
 
 import farm
 from farm import events
-from tests.conftest import MIN, T0, flat_candles, minutes, register_table, run
+from tests.conftest import MIN, T0, flat_candles, minutes, register_table, run, signal_every_5
 
 LISTENERS = {
     "listen_signal": "signal",
@@ -103,17 +103,6 @@ def test_listeners_run_in_subscription_order_and_unsubscribe_only_their_own():
 
 
 # ---- in a backtest ----------------------------------------------------------------------
-
-
-def signal_every_5(symbol, when):
-    if when.minute % 5 == 0:
-        return {
-            "position": "long",
-            "price_take_profit": 110,
-            "price_stop_loss": 90,
-            "minute_estimated_time": 3,
-        }
-    return None
 
 
 @pytest.fixture

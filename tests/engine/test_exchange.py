@@ -16,7 +16,17 @@ import pytest
 import farm
 from farm.engine.exchange import ExchangeClient
 from farm.schemas import ExchangeSchema
-from tests.conftest import MIN, T0, TableExchange, flat_candles, minutes, register_table, run, set_candle
+from tests.conftest import (
+    MIN,
+    T0,
+    TableExchange,
+    flat_candles,
+    minutes,
+    register_table,
+    run,
+    set_candle,
+    signal_every_5,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -161,24 +171,13 @@ class FlakyTable(TableExchange):
         return super().__call__(symbol, interval, since, limit)
 
 
-def _signal_every_5(symbol, when):
-    if when.minute % 5 == 0:
-        return {
-            "position": "long",
-            "price_take_profit": 110,
-            "price_stop_loss": 90,
-            "minute_estimated_time": 3,
-        }
-    return None
-
-
 def test_backtest_retries_a_failed_fetch_transparently():
     df = flat_candles(T0, 120)
     # control run on a reliable exchange
     control = TableExchange(df)
     farm.add_exchange("x", control)
     farm.add_frame("f", "1m", T0 + 10 * MIN, T0 + 30 * MIN)
-    farm.add_strategy("s", "1m", _signal_every_5)
+    farm.add_strategy("s", "1m", signal_every_5)
     expected = [(r.signal.pending_at, r.close_timestamp, r.close_reason) for r in run()]
     assert len(expected) == 5
 
@@ -187,7 +186,7 @@ def test_backtest_retries_a_failed_fetch_transparently():
     flaky = FlakyTable(df, failures=1)
     farm.add_exchange("x", flaky)
     farm.add_frame("f", "1m", T0 + 10 * MIN, T0 + 30 * MIN)
-    farm.add_strategy("s", "1m", _signal_every_5)
+    farm.add_strategy("s", "1m", signal_every_5)
     errors = collect_errors()
     got = [(r.signal.pending_at, r.close_timestamp, r.close_reason) for r in run()]
     assert errors == []
