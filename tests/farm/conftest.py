@@ -22,7 +22,8 @@ from tests.conftest import REDIS_HOST, REDIS_PORT
 from tests.farm.names import HELPERS
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKER_DB = 14
+BROKER_DB = int(os.environ.get("FARM_TEST_BROKER_DB", "14"))
+"""db 14 unless FARM_TEST_BROKER_DB says otherwise (two suites on one Redis must not share it)."""
 BROKER_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{BROKER_DB}"
 INPROC_QUEUE = f"farm-test-{uuid.uuid4().hex[:8]}"
 
