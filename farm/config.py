@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from farm.errors import ConfigError
@@ -181,6 +181,15 @@ class FarmSettings(BaseSettings):
     redrive_after: float = 0.0
     """Seconds after which the coordinator re-submits a task with no stored record (0: never).
     Double runs are harmless: a task's result is stored under its content hash."""
+    block_size: int = Field(default=50, ge=1)
+    """Most jobs in one farm task (a variant block: variants of one strategy on one symbol, run
+    one after another on the candles the task loaded once); 1 is one task per job. 50 makes a
+    1,000-variant sweep 20 tasks and keeps a block of per-tick runs of a month of 1m candles
+    (seconds each) well inside the broker's visibility timeout."""
+    block_min_tasks: int = Field(default=0, ge=0)
+    """Blocks shrink so a sweep has at least this many tasks when it has as many jobs, so no
+    worker idles while another runs a big block; 0: 4 per local pool process, 16 on Celery (it
+    cannot know its worker count: set this to 4 x your worker processes past 4 of them)."""
     flower_user: str | None = None
     flower_password: str | None = None
     flower_port: int = 5555

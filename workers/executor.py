@@ -2,12 +2,15 @@
 `farm.run.executors`).
 
 `submit` checks the broker answers (a clear `FarmError` within seconds, never a hang), then
-queues one `farm.run_job` per job with the job's content hash as the task id. `run` submits and
-follows the sweep through the store alone: a job is finished when its result or failure record
+queues the jobs as variant blocks (`farm.run.blocks`): a block of one job is a `farm.run_job`
+with the job's content hash as the task id, a larger one a `farm.run_block` (a list of job
+dicts) with the hash of its jobs' keys as the task id. `run` submits and follows the sweep
+through the store alone, job by job: a job is finished when its result or failure record
 exists, whichever worker wrote it, so the coordinator needs no result backend and can be
-restarted. With `FARM_REDRIVE_AFTER` > 0 it re-queues a job still without a record that many
-seconds after its last submission (a lost message, a worker that died before the broker's
-visibility timeout redelivers); a double run stores the same record under the same key.
+restarted. With `FARM_REDRIVE_AFTER` > 0 it re-queues a block that still has a job without a
+record that many seconds after its last submission (a lost message, a worker that died before
+the broker's visibility timeout redelivers); the worker skips the block's stored jobs, and a
+double run stores the same record under the same key.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from farm.config import get_settings
 from farm.errors import FarmError
 from farm.persist import Store
 from farm.persist import keys as K
+from farm.run.blocks import CELERY_MIN_TASKS, JobBlock, plan_blocks
 from farm.run.jobs import BacktestJob
 from farm.run.sweep import SweepProgress
 
@@ -50,7 +54,7 @@ class CeleryExecutor:
 
     def __init__(self, app: Celery | None = None, *, poll_interval: float = 0.5, connect_timeout: float = 3.0,
                  redrive_after: float | None = None, stall_notice: float = 30.0,
-                 stall_timeout: float | None = None):
+                 stall_timeout: float | None = None, block_size: int | None = None):
         if app is None:
             from workers.app import app as default_app
 
@@ -65,6 +69,8 @@ class CeleryExecutor:
         self.stall_notice = stall_notice
         """Log a warning when no job has finished for this many seconds (and again after as long)."""
         self.stall_timeout = stall_timeout
+        self.block_size = block_size
+        """Most jobs per task; None: FARM_BLOCK_SIZE, read when the jobs are planned."""
         """Stop following after this many seconds without a finished job (None: follow until done);
         the jobs left then reduce as "not finished" and can be followed with `farm status`."""
 
@@ -92,14 +98,23 @@ class CeleryExecutor:
 
     # ---- the Executor protocol -------------------------------------------------------------
 
-    def submit(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store) -> None:
-        """Queue one task per job (after the broker check); returns once they are on the broker."""
+    def blocks(self, jobs: Sequence[BacktestJob]) -> list[JobBlock]:
+        """The tasks these jobs go out as (FARM_BLOCK_SIZE, at least FARM_BLOCK_MIN_TASKS or 16 tasks)."""
+        settings = get_settings()
+        return plan_blocks(jobs, self.block_size or settings.block_size,
+                           min_tasks=settings.block_min_tasks or CELERY_MIN_TASKS)
+
+    def submit(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store) -> list[JobBlock]:
+        """Queue the jobs as blocks (after the broker check); returns the blocks once they are on
+        the broker."""
         self.check_broker()
         for job in jobs:
             # A failure left by an earlier run would read as this run's outcome: it runs again.
             if store.exists(K.failure(job.key)):
                 store.delete(K.failure(job.key))
-        self._publish(sweep_id, jobs, store)
+        blocks = self.blocks(jobs)
+        self._publish(sweep_id, blocks, store)
+        return blocks
 
     def run(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store, *,
             on_progress: ProgressFn | None = None, skipped: int = 0) -> None:
@@ -112,11 +127,14 @@ class CeleryExecutor:
         if not jobs:
             return
         redrive_after = self.redrive_after if self.redrive_after is not None else get_settings().redrive_after
-        self.submit(sweep_id, jobs, store)
+        blocks = self.submit(sweep_id, jobs, store)
         queue = self.app.conf.task_default_queue
-        logger.info("sweep %s: %d task(s) queued on %r at %s", sweep_id, len(jobs), queue, self.broker)
+        logger.info("sweep %s: %d job(s) in %d task(s) queued on %r at %s", sweep_id, len(jobs), len(blocks),
+                    queue, self.broker)
         pending: dict[str, BacktestJob] = {job.key: job for job in jobs}
-        submitted = dict.fromkeys(pending, time.monotonic())
+        block_of = {job.key: block for block in blocks for job in block.jobs}
+        submitted = {block.key: time.monotonic() for block in blocks}
+        """Blocks with a job still without a record, by key: when each was last queued."""
         last_change = last_notice = time.monotonic()
         spent = 0.0
         wait = FAST_POLL
@@ -133,7 +151,7 @@ class CeleryExecutor:
                     progress.failed += 1
                 else:
                     continue
-                del pending[key], submitted[key]
+                del pending[key]
                 changed = True
             now = time.monotonic()
             spent = now - polled
@@ -142,8 +160,12 @@ class CeleryExecutor:
                 last_change = last_notice = now
                 if on_progress:
                     on_progress(progress.model_copy())
+                unfinished = {block_of[key].key for key in pending}
+                for block_key in [k for k in submitted if k not in unfinished]:
+                    del submitted[block_key]
             if redrive_after > 0:
-                due = [pending[key] for key, at in submitted.items() if now - at >= redrive_after]
+                by_key = {block_of[key].key: block_of[key] for key in pending}
+                due = [by_key[key] for key, at in submitted.items() if now - at >= redrive_after]
                 if due:
                     self._redrive(sweep_id, due, store, submitted, now, redrive_after)
             idle = now - last_change
@@ -162,7 +184,7 @@ class CeleryExecutor:
 
     # ---- internals ---------------------------------------------------------------------------
 
-    def _redrive(self, sweep_id: str, due: list[BacktestJob], store: Store, submitted: dict[str, float],
+    def _redrive(self, sweep_id: str, due: list[JobBlock], store: Store, submitted: dict[str, float],
                  now: float, redrive_after: float) -> None:
         logger.warning("sweep %s: re-queuing %d task(s) with no record %.0f s after submission", sweep_id,
                        len(due), redrive_after)
@@ -171,21 +193,26 @@ class CeleryExecutor:
         except Exception as exc:  # noqa: BLE001 - the broker may be back at the next poll
             logger.warning("sweep %s: re-queuing failed (%s: %s); will try again", sweep_id,
                            type(exc).__name__, exc)
-        for job in due:
-            submitted[job.key] = now
+        for block in due:
+            submitted[block.key] = now
 
-    def _publish(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store) -> None:
-        from workers.tasks import TASK_NAME, job_label
+    def _publish(self, sweep_id: str, blocks: Sequence[JobBlock], store: Store) -> None:
+        """A block of one job goes out as `farm.run_job` (exactly as without blocks), a larger one
+        as `farm.run_block` with a list of job dicts; both read in Flower by their label."""
+        from workers.tasks import BLOCK_TASK_NAME, TASK_NAME
 
-        if not jobs:
+        if not blocks:
             return
         queue = self.app.conf.task_default_queue
         signatures = [
             self.app.signature(
-                TASK_NAME, (job.model_dump(mode="json"), store.url), {"sweep_id": sweep_id},
-                task_id=job.key, queue=queue, argsrepr=job_label(job), kwargsrepr=f"sweep {sweep_id}",
+                TASK_NAME if len(block.jobs) == 1 else BLOCK_TASK_NAME,
+                (block.jobs[0].model_dump(mode="json") if len(block.jobs) == 1
+                 else [job.model_dump(mode="json") for job in block.jobs], store.url),
+                {"sweep_id": sweep_id}, task_id=block.key, queue=queue, argsrepr=block.label,
+                kwargsrepr=f"sweep {sweep_id}",
             )
-            for job in jobs
+            for block in blocks
         ]
         group(signatures).apply_async()
 

@@ -1,8 +1,10 @@
 """A running task's backtest progress as Celery `task-progress` events (what Flower shows).
 
 Flower ignores custom task states (`update_state`) but lists custom events, so progress goes
-out as `task-progress` events carrying `progress` (0..1), `symbol` and `strategy`, at most one
-per `min_interval` seconds, for the strategies of this task only. Sending never fails the task.
+out as `task-progress` events carrying `progress` (0..1 over the whole task), `symbol`,
+`strategy`, and for a variant block `jobs_done` / `jobs_total`, at most one per `min_interval`
+seconds, for the strategies of this task only. A block's progress counts jobs: the jobs it has
+finished plus the running job's fraction, over its job count. Sending never fails the task.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ class ProgressForwarder:
     """Subscribe with `farm.listen_backtest_progress` while a task runs (a context manager)."""
 
     def __init__(self, send: Callable[..., Any], symbol: str, strategies: Iterable[str], *,
-                 min_interval: float = 1.0, clock: Callable[[], float] = time.monotonic):
+                 min_interval: float = 1.0, clock: Callable[[], float] = time.monotonic, jobs_total: int = 1):
         self.send = send
+        self.jobs_total = max(1, jobs_total)
+        self.jobs_done = 0
         self.symbol = symbol
         self.strategies = frozenset(strategies)
         self.min_interval = min_interval
@@ -39,13 +43,30 @@ class ProgressForwarder:
         # Listeners are process-wide: a threads pool may run other tasks' backtests next to ours.
         if event.symbol != self.symbol or event.strategy_name not in self.strategies or self._failed:
             return
+        self._maybe_send(float(event.progress), event.strategy_name)
+
+    def job_done(self, key: str, status: str) -> None:
+        """A job of the block ended (the `on_job` of `execute_block_and_store`): counted, and
+        shown when due (a block of kernel runs sends no per-tick progress at all)."""
+        self.jobs_done = min(self.jobs_total, self.jobs_done + 1)
+        if self.jobs_total > 1 and self.jobs_done < self.jobs_total:
+            self._maybe_send(0.0, None)
+
+    def _maybe_send(self, job_progress: float, strategy: str | None) -> None:
+        if self._failed:
+            return
         now = self.clock()
         if self._last is not None and now - self._last < self.min_interval:
             return
         self._last = now
+        fields: dict[str, Any] = {"progress": round((self.jobs_done + job_progress) / self.jobs_total, 4),
+                                  "symbol": self.symbol}
+        if strategy is not None:
+            fields["strategy"] = strategy
+        if self.jobs_total > 1:
+            fields.update(jobs_done=self.jobs_done, jobs_total=self.jobs_total)
         try:
-            self.send(EVENT, progress=round(float(event.progress), 4), symbol=event.symbol,
-                      strategy=event.strategy_name)
+            self.send(EVENT, **fields)
             self.sent += 1
         except Exception:  # noqa: BLE001 - monitoring must never fail a backtest
             self._failed = True

@@ -1,7 +1,8 @@
-"""The farm's one task: run a `BacktestJob` and leave its record (result or failure) in the store.
+"""The farm's tasks: `farm.run_job` runs one `BacktestJob`, `farm.run_block` a variant block of
+them (`farm.run.blocks`); each job leaves its record (result or failure) in the store.
 
-The task is thin on purpose: `farm.run.execute.execute_and_store` does the work exactly as a
-local pool process does, so both executors give identical records. What is Celery's here:
+The tasks are thin on purpose: `farm.run.execute.execute_block_and_store` does the work exactly
+as a local pool process does, so both executors give identical records. What is Celery's here:
 retries with exponential backoff for transient failures (a data source or the store timing out),
 progress events for Flower, and a small JSON summary as the task's return value.
 """
@@ -19,14 +20,16 @@ from pydantic import ValidationError
 from farm.config import get_settings
 from farm.persist import keys as K
 from farm.persist import open_store
-from farm.run.execute import execute_and_store, record_failure
-from farm.run.jobs import BacktestJob
+from farm.run.blocks import JobBlock
+from farm.run.execute import execute_block_and_store, record_unfinished
+from farm.run.jobs import BacktestJob, job_payload_key
 from workers.app import app
 from workers.progress import ProgressForwarder
 
 logger = get_logger(__name__)
 
 TASK_NAME = "farm.run_job"
+BLOCK_TASK_NAME = "farm.run_block"
 MAX_RETRIES = 3
 BACKOFF_SECONDS = 2.0
 """First retry after this many seconds, doubling each time (2, 4, 8 s), capped at BACKOFF_MAX."""
@@ -38,7 +41,7 @@ _KEY = re.compile(r"[0-9a-f]{40}")
 
 def job_label(job: BacktestJob) -> str:
     """How a job reads in Flower and the worker log: `sma_cross(fast=5) ETH/BTC`."""
-    return f"{', '.join(job.strategies)} {job.symbol}"
+    return JobBlock((job,)).label
 
 
 def retry_delay(retries: int) -> float:
@@ -51,48 +54,77 @@ def summary(key: str | None, status: str, sweep_id: str | None) -> dict[str, Any
 
 @app.task(name=TASK_NAME, bind=True, acks_late=True, max_retries=MAX_RETRIES)
 def run_job(self: Any, job: dict[str, Any], store_url: str, sweep_id: str | None = None) -> dict[str, Any]:
-    """Run `job` (a `BacktestJob` as a JSON dict) and store its record in `store_url`."""
+    """Run `job` (a `BacktestJob` as a JSON dict) and store its record in `store_url` (a block of
+    one job: what the coordinator queues with FARM_BLOCK_SIZE=1)."""
     try:
         parsed = BacktestJob.model_validate(job)
     except ValidationError as exc:
         return _invalid_job(self.request.id, job, store_url, sweep_id, exc)
+    ((key, status),) = _run_block(self, (parsed,), store_url, sweep_id)
+    return summary(key, status, sweep_id)
+
+
+@app.task(name=BLOCK_TASK_NAME, bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def run_block(self: Any, jobs: list[dict[str, Any]], store_url: str, sweep_id: str | None = None) -> dict[str, Any]:
+    """Run a variant block (`farm.run.blocks`: `BacktestJob` dicts of one strategy's variants on
+    one symbol) in this process, one record per job in `store_url`. A retry or a redelivery
+    skips the jobs already stored."""
+    parsed: list[BacktestJob] = []
+    failed = 0
+    for payload in jobs:
+        try:
+            parsed.append(BacktestJob.model_validate(payload))
+        except ValidationError as exc:
+            _invalid_job(job_payload_key(payload), payload, store_url, sweep_id, exc)
+            failed += 1
+    statuses = _run_block(self, tuple(parsed), store_url, sweep_id) if parsed else []
+    failed += sum(status == "failed" for _, status in statuses)
+    return {**summary(self.request.id, "failed" if failed else "ok", sweep_id), "jobs": len(jobs), "failed": failed}
+
+
+def _run_block(task: Any, jobs: tuple[BacktestJob, ...], store_url: str, sweep_id: str | None
+               ) -> list[tuple[str, str]]:
+    """Both tasks: the jobs through `execute_block_and_store`, progress events counting jobs,
+    the whole block retried with backoff on a transient error, then each job not stored by any
+    attempt recorded as failed."""
     store = open_store(store_url)
+    label = JobBlock(jobs).label
 
     def send(type_: str, **fields: Any) -> None:
-        self.send_event(type_, retry=False, **fields)
+        task.send_event(type_, retry=False, **fields)
 
+    forwarder = ProgressForwarder(send, jobs[0].symbol, {name for job in jobs for name in job.strategies},
+                                  min_interval=PROGRESS_MIN_INTERVAL, jobs_total=len(jobs))
     try:
-        with ProgressForwarder(send, parsed.symbol, parsed.strategies, min_interval=PROGRESS_MIN_INTERVAL):
-            result = execute_and_store(parsed, store, allowed_imports=get_settings().import_list(),
-                                       raise_transient=True, sweep_id=sweep_id)
+        with forwarder:
+            return execute_block_and_store(jobs, store, allowed_imports=get_settings().import_list(),
+                                           raise_transient=True, sweep_id=sweep_id, on_job=forwarder.job_done)
     except Exception as exc:  # noqa: BLE001 - TransientJobError, or a store that could not be written
-        retries = self.request.retries or 0
+        retries = task.request.retries or 0
         if retries < MAX_RETRIES:
             delay = retry_delay(retries)
-            logger.warning("%s: %s: %s; retry %d of %d in %.0f s", job_label(parsed), type(exc).__name__, exc,
+            logger.warning("%s: %s: %s; retry %d of %d in %.0f s", label, type(exc).__name__, exc,
                            retries + 1, MAX_RETRIES, delay)
-            raise self.retry(exc=exc, countdown=delay, max_retries=MAX_RETRIES,
-                             argsrepr=getattr(self.request, "argsrepr", None),
-                             kwargsrepr=getattr(self.request, "kwargsrepr", None)) from exc
-        logger.error("%s: giving up after %d retries: %s: %s", job_label(parsed), MAX_RETRIES,
-                     type(exc).__name__, exc)
-        failure = record_failure(parsed, store, exc, sweep_id=sweep_id)
-        return summary(parsed.key, failure.status, sweep_id)
-    return summary(parsed.key, result.status, sweep_id)
+            raise task.retry(exc=exc, countdown=delay, max_retries=MAX_RETRIES,
+                             argsrepr=getattr(task.request, "argsrepr", None),
+                             kwargsrepr=getattr(task.request, "kwargsrepr", None)) from exc
+        logger.error("%s: giving up after %d retries: %s: %s", label, MAX_RETRIES, type(exc).__name__, exc)
+        return record_unfinished(jobs, store, exc, sweep_id=sweep_id)
 
 
-def _invalid_job(task_id: str | None, job: Any, store_url: str, sweep_id: str | None,
+def _invalid_job(key: str | None, job: Any, store_url: str, sweep_id: str | None,
                  exc: ValidationError) -> dict[str, Any]:
-    """A payload this worker's `BacktestJob` rejects (another farm version queued it). The task id
-    is the job's key, so the failure is still recorded where the coordinator looks for it."""
+    """A payload this worker's `BacktestJob` rejects (another farm version queued it), recorded
+    under its key (a lone job's task id, or computed from the payload in a block) so the
+    coordinator still finds it."""
     error = f"invalid job for this worker: {str(exc).splitlines()[0]} ({exc.error_count()} problem(s))"
-    logger.error("%s: %s", task_id, error)
-    if task_id is None or not _KEY.fullmatch(task_id):
+    logger.error("%s: %s", key, error)
+    if key is None or not _KEY.fullmatch(key):
         return summary(None, "failed", sweep_id)
-    record = {"key": task_id, "job": job, "status": "failed", "error": error, "traceback": str(exc),
+    record = {"key": key, "job": job, "status": "failed", "error": error, "traceback": str(exc),
               "worker": socket.gethostname()}
-    open_store(store_url).write(K.failure(task_id), json.dumps(record).encode())
-    return summary(task_id, "failed", sweep_id)
+    open_store(store_url).write(K.failure(key), json.dumps(record).encode())
+    return summary(key, "failed", sweep_id)
 
 
-__all__ = ["TASK_NAME", "job_label", "run_job"]
+__all__ = ["BLOCK_TASK_NAME", "TASK_NAME", "job_label", "run_block", "run_job"]

@@ -10,7 +10,8 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from farm import config as farm_config
 from farm import events, registry
@@ -138,6 +139,32 @@ def execute_and_store(job: BacktestJob, store: Store, *, allowed_imports: Sequen
     return result
 
 
+def execute_block_and_store(jobs: Sequence[BacktestJob], store: Store, *,
+                            allowed_imports: Sequence[str] | None = None, raise_transient: bool = False,
+                            sweep_id: str | None = None, on_job: Callable[[str, str], Any] | None = None,
+                            ) -> list[tuple[str, str]]:
+    """A variant block (`farm.run.blocks`): its jobs one after another in this process, each
+    leaving its own record, so the candles the first job loaded serve the rest (the exchange
+    client is memoized per process). A job whose result is already stored is skipped: the block
+    is being retried or was redelivered after its worker died. One job failing is that job's
+    failure record; the others still run. A transient error is re-raised at once when the caller
+    retries (Celery retries the block; the jobs stored by then are skipped). Returns (key,
+    "ok" | "failed") per job, in order; `on_job(key, status)` is called as each one ends."""
+    statuses: list[tuple[str, str]] = []
+    for job in jobs:
+        if store.exists(K.result(job.key)):
+            if sweep_id is not None:  # the run that stored it may have died before marking it
+                status.mark(sweep_id, job.key, ok=True)
+            outcome = "ok"
+        else:
+            outcome = execute_and_store(job, store, allowed_imports=allowed_imports,
+                                        raise_transient=raise_transient, sweep_id=sweep_id).status
+        statuses.append((job.key, outcome))
+        if on_job is not None:
+            on_job(job.key, outcome)
+    return statuses
+
+
 def _failure(job: BacktestJob, exc: BaseException) -> TaskFailure:
     return TaskFailure(
         key=job.key, job=job, error=f"{type(exc).__name__}: {exc}".splitlines()[0],
@@ -152,3 +179,18 @@ def record_failure(job: BacktestJob, store: Store, exc: BaseException, *, sweep_
     if sweep_id is not None:
         status.mark(sweep_id, job.key, ok=False)
     return failure
+
+
+def record_unfinished(jobs: Sequence[BacktestJob], store: Store, exc: BaseException, *,
+                      sweep_id: str | None = None) -> list[tuple[str, str]]:
+    """For executors: a block that died outside `execute_block_and_store` (retries exhausted, its
+    pool process killed). Jobs with a stored result keep it; every other one gets `exc` as its
+    failure. Returns (key, "ok" | "failed") per job, in order."""
+    statuses: list[tuple[str, str]] = []
+    for job in jobs:
+        if store.exists(K.result(job.key)):
+            statuses.append((job.key, "ok"))
+        else:
+            record_failure(job, store, exc, sweep_id=sweep_id)
+            statuses.append((job.key, "failed"))
+    return statuses

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -10,35 +11,57 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
+from farm.config import get_settings
 from farm.errors import FarmError
 from farm.persist import Store, open_store
-from farm.run.execute import execute_and_store, record_failure
+from farm.run.blocks import TASKS_PER_WORKER, JobBlock, plan_blocks
+from farm.run.execute import execute_block_and_store, record_unfinished
 from farm.run.jobs import BacktestJob
 from farm.run.sweep import SweepProgress
 
 ProgressFn = Callable[[SweepProgress], Any]
+PROGRESS_POLL = 0.1
+"""Seconds between looks at the pool's per-job outcomes while blocks run."""
 
 
 class Executor(Protocol):
     def run(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store, *,
             on_progress: ProgressFn | None = None, skipped: int = 0) -> None: ...
 
-    def submit(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store) -> None: ...
+    def submit(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store) -> Any: ...
 
 
-def _run_in_child(job_json: str, store_url: str, sweep_id: str) -> str:
-    """A pool process: the registrations came with fork; results go straight to the store."""
-    job = BacktestJob.model_validate_json(job_json)
-    result = execute_and_store(job, open_store(store_url), sweep_id=sweep_id)
-    return result.status
+_progress: Any = None
+"""In a pool process: the queue per-job outcomes go to, for the parent's progress bar."""
+
+
+def _init_child(progress: Any) -> None:
+    global _progress
+    _progress = progress
+
+
+def _run_in_child(jobs_json: str, store_url: str, sweep_id: str) -> list[tuple[str, str]]:
+    """A pool process runs one block: the registrations came with fork; records go straight to
+    the store, each job's outcome to the parent as it ends."""
+    jobs = [BacktestJob.model_validate(job) for job in json.loads(jobs_json)]
+    on_job = None if _progress is None else (lambda key, status: _progress.put((key, status)))
+    return execute_block_and_store(jobs, open_store(store_url), sweep_id=sweep_id, on_job=on_job)
 
 
 class LocalExecutor:
     """A process pool on this machine: no broker, no servers. Fork start keeps the parent's
-    registrations (strategies defined in a script or a notebook work as they are)."""
+    registrations (strategies defined in a script or a notebook work as they are). Jobs go to
+    the pool as variant blocks (`farm.run.blocks`): FARM_BLOCK_SIZE jobs at most, shrunk so each
+    process gets at least 4 tasks when the sweep has the jobs for it."""
 
-    def __init__(self, workers: int | None = None):
+    def __init__(self, workers: int | None = None, *, block_size: int | None = None):
         self.workers = max(1, workers or os.cpu_count() or 1)
+        self.block_size = block_size
+
+    def blocks(self, jobs: Sequence[BacktestJob]) -> list[JobBlock]:
+        settings = get_settings()
+        return plan_blocks(jobs, self.block_size or settings.block_size,
+                           min_tasks=settings.block_min_tasks or TASKS_PER_WORKER * self.workers)
 
     def run(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store, *,
             on_progress: ProgressFn | None = None, skipped: int = 0) -> None:
@@ -48,30 +71,51 @@ class LocalExecutor:
             on_progress(progress)
         if not jobs:
             return
+        counted: set[str] = set()
+
+        def count(key: str, status: str) -> None:
+            if key in counted:
+                return
+            counted.add(key)
+            self._count(progress, status, on_progress)
+
+        blocks = self.blocks(jobs)
         if self.workers == 1:
-            for job in jobs:
-                status = execute_and_store(job, store, sweep_id=sweep_id).status
-                self._count(progress, status, on_progress)
+            for block in blocks:
+                execute_block_and_store(block.jobs, store, sweep_id=sweep_id, on_job=count)
             return
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=context) as pool:
-            futures: dict[Future[str], BacktestJob] = {
-                pool.submit(_run_in_child, job.model_dump_json(), store.url, sweep_id): job for job in jobs
+        queue = context.SimpleQueue() if on_progress else None
+
+        def drain() -> None:
+            while queue is not None and not queue.empty():
+                count(*queue.get())
+
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(blocks)), mp_context=context,
+                                 initializer=_init_child, initargs=(queue,)) as pool:
+            futures: dict[Future[list[tuple[str, str]]], JobBlock] = {
+                pool.submit(_run_in_child, json.dumps([job.model_dump(mode="json") for job in block.jobs]),
+                            store.url, sweep_id): block
+                for block in blocks
             }
             remaining = set(futures)
             while remaining:
-                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                finished, remaining = wait(remaining, timeout=None if queue is None else PROGRESS_POLL,
+                                           return_when=FIRST_COMPLETED)
+                drain()
                 for future in finished:
+                    block = futures[future]
                     try:
-                        status = future.result()
+                        statuses = future.result()
                     except BrokenProcessPool as exc:
-                        record_failure(futures[future], store, FarmError(f"the worker process died: {exc}"),
-                                       sweep_id=sweep_id)
-                        status = "failed"
+                        statuses = record_unfinished(block.jobs, store, FarmError(f"the worker process died: {exc}"),
+                                                     sweep_id=sweep_id)
                     except Exception as exc:  # noqa: BLE001 - a store that could not be written
-                        record_failure(futures[future], store, exc, sweep_id=sweep_id)
-                        status = "failed"
-                    self._count(progress, status, on_progress)
+                        statuses = record_unfinished(block.jobs, store, exc, sweep_id=sweep_id)
+                    for key, status in statuses:
+                        count(key, status)
+        if queue is not None:
+            queue.close()
 
     @staticmethod
     def _count(progress: SweepProgress, status: str, on_progress: ProgressFn | None) -> None:
@@ -86,11 +130,12 @@ class LocalExecutor:
         raise FarmError("detach needs the celery executor: a local pool ends with this process")
 
 
-def get_executor(name: str, *, workers: int | None = None) -> Executor:
+def get_executor(name: str, *, workers: int | None = None, block_size: int | None = None) -> Executor:
+    """`block_size` None: FARM_BLOCK_SIZE."""
     if name == "local":
-        return LocalExecutor(workers)
+        return LocalExecutor(workers, block_size=block_size)
     if name == "celery":
         from workers.executor import CeleryExecutor
 
-        return CeleryExecutor()
+        return CeleryExecutor(block_size=block_size)
     raise FarmError(f"unknown executor {name!r}: use 'local' or 'celery'")

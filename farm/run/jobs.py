@@ -115,5 +115,19 @@ def loaded_modules_defining(strategy_names: list[str] | tuple[str, ...]) -> tupl
 
 __all__ = [
     "BacktestJob", "ClosedResult", "StrategyOutcome", "TaskFailure", "TaskResult",
-    "loaded_modules_defining", "strategy_code_version",
+    "job_payload_key", "loaded_modules_defining", "strategy_code_version",
 ]
+
+
+def job_payload_key(payload: object) -> str | None:
+    """The key of a job sent as a JSON dict (`BacktestJob.model_dump(mode="json")`), computed
+    without validating it: a worker whose `BacktestJob` rejects the payload (another farm
+    version queued it) still records the failure where the coordinator looks for it."""
+    if not isinstance(payload, dict):
+        return None
+    body = {k: v for k, v in payload.items() if k != "imports"}
+    try:
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    return hashlib.sha256(text.encode()).hexdigest()[:40]

@@ -159,11 +159,14 @@ def sweep(
     workers: int | None = None,
     on_progress: Callable[[SweepProgress], Any] | None = None,
     detach: bool = False,
+    block_size: int | None = None,
 ) -> Any:
     """Plan, run what is not stored yet, reduce into `SweepResult` and reports under `out`.
 
     A failed or erroring task never makes this raise: it is listed in the result and reports.
-    With `detach=True` (celery) it returns the sweep id once the tasks are queued."""
+    With `detach=True` (celery) it returns the sweep id once the tasks are queued. Jobs run as
+    variant blocks of at most `block_size` jobs per task (None: FARM_BLOCK_SIZE; 1: a task per
+    job); records, progress and reports stay per job, identical whatever the block size."""
     from farm.run import status
     from farm.run.executors import get_executor
     from farm.run.reduce import reduce_sweep
@@ -179,7 +182,7 @@ def sweep(
     status.open_record(manifest.sweep_id, walker_name=walker_name, total=len(manifest.jobs),
                        symbols=len(manifest.symbols), strategies=len(manifest.strategies),
                        stored=[job.key for job in manifest.jobs if job.key not in pending_keys])
-    runner = get_executor(executor, workers=workers)
+    runner = get_executor(executor, workers=workers, block_size=block_size)
     if detach:
         runner.submit(manifest.sweep_id, pending, store)
         return manifest.sweep_id

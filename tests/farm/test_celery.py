@@ -18,6 +18,7 @@ from farm.config import get_settings
 from farm.errors import FarmError
 from farm.persist import keys as K
 from farm.persist import open_store
+from farm.run.blocks import JobBlock
 from farm.run.execute import TransientJobError
 from farm.run.sweep import plan_sweep, sweep
 from tests.farm.conftest import BROKER_URL, INPROC_QUEUE, wait_for
@@ -46,8 +47,12 @@ def numbers(stats) -> tuple:
             [(s.signal.position, s.pnl.pnl_percentage, s.close_reason) for s in stats.signal_list])
 
 
+TASK_NAMES = ("farm.run_job", "farm.run_block")
+
+
 class TaskCounter:
-    """farm.run_job executions seen by the in-process worker and publications by this process."""
+    """Farm task executions (a job or a block) seen by the in-process worker and publications by
+    this process, by task id."""
 
     def __init__(self):
         from celery import signals
@@ -59,11 +64,11 @@ class TaskCounter:
         signals.before_task_publish.connect(self._on_publish, weak=False)
 
     def _on_run(self, sender=None, task_id=None, **_):
-        if getattr(sender, "name", None) == "farm.run_job":
+        if getattr(sender, "name", None) in TASK_NAMES:
             self.run.append(task_id)
 
     def _on_publish(self, sender=None, headers=None, **_):
-        if sender == "farm.run_job":
+        if sender in TASK_NAMES:
             self.published.append((headers or {}).get("id"))
 
     def close(self):
@@ -220,30 +225,38 @@ def test_no_worker_is_reported_not_waited_for_silently(celery_app, registered, t
 # ---- the task itself: retries, progress events, payloads it cannot read ------------------------
 
 
-def test_transient_errors_are_retried_then_recorded(celery_worker, registered, tmp_path, monkeypatch):
+def test_transient_errors_retry_the_block_then_are_recorded(celery_worker, registered, tmp_path, monkeypatch,
+                                                            counter):
+    """One block of both tf_sma variants: a transient error in the second job retries the block,
+    and the retry skips the job the first attempt stored."""
     import workers.tasks
+    from farm.run import execute as ex
 
-    real = workers.tasks.execute_and_store
+    real = ex.execute
     calls: dict[str, int] = {}
-    flaky_until = {"n": 2}
+    flaky_until = {"n": 1}
+    monkeypatch.setenv("FARM_BLOCK_MIN_TASKS", "1")
+    jobs = plan_sweep("tf-clean", SYMBOLS[:1]).jobs
+    first, second = (job.key for job in jobs)
 
-    def flaky(job, store, **kwargs):
+    def flaky(job, **kwargs):
         calls[job.key] = calls.get(job.key, 0) + 1
-        if calls[job.key] <= flaky_until["n"]:
+        if (job.key == second or flaky_until["n"] > 1) and calls[job.key] <= flaky_until["n"]:
             raise TransientJobError("ConnectionError: the data source refused the connection")
-        return real(job, store, **kwargs)
+        return real(job, **kwargs)
 
-    monkeypatch.setattr(workers.tasks, "execute_and_store", flaky)
+    monkeypatch.setattr(ex, "execute", flaky)
     monkeypatch.setattr(workers.tasks, "BACKOFF_SECONDS", 0.05)
 
     recovered = sweep("tf-clean", SYMBOLS[:1], executor="celery", store=store_at(tmp_path / "a"))
-    assert recovered.failures == [] and sorted(calls.values()) == [3, 3]
+    assert recovered.failures == [] and calls == {first: 1, second: 2}
+    assert counter.run == [JobBlock(tuple(jobs)).key] * 2  # one block task, run twice
 
     calls.clear()
     flaky_until["n"] = 99
     store = store_at(tmp_path / "b")
     gave_up = sweep("tf-clean", SYMBOLS[:1], executor="celery", store=store)
-    assert sorted(calls.values()) == [4, 4]  # the run and its 3 retries
+    assert calls == {first: 4}  # the run and its 3 retries, each stopped by the first job
     assert len(gave_up.failures) == 2
     for failure in gave_up.failures:
         assert failure.error == "TransientJobError: ConnectionError: the data source refused the connection"
