@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +43,12 @@ class EngineConfig(BaseModel):
     """Rows rendered in a report table (D8: statistics always cover every signal)."""
     candle_page_limit: int | float = 1000
     """How many candles one call to an exchange's `get_candles` asks for when the engine pages."""
+    backtest_path: Literal["auto", "per-tick", "kernel"] = "auto"
+    """Which engine `Backtest.run` uses. "auto": the compiled kernel when the strategy has a
+    vectorised form (`signals=`), nothing needs per-tick Python (`farm.kernel.kernel_blockers`)
+    and numba is installed, else the per-tick loop — the trades are the same either way, so the
+    choice is silent; "per-tick": always the reference loop; "kernel": the kernel or a clear
+    error naming what blocks it."""
 
 
 INTEGER_FIELDS = (

@@ -88,6 +88,26 @@ def new_levels(pct: float, emitted: set[int]) -> list[int]:
     return [level for level in LEVELS if pct >= level and level not in emitted]
 
 
+def first_crossings(
+    pct_tp: np.ndarray, pct_sl: np.ndarray, emitted_profit: set[int], emitted_loss: set[int]
+) -> list[tuple[int, int, str]]:
+    """§7 over a run of evaluations: each level not yet emitted, at the first evaluation whose
+    progress reaches it, as (evaluation index, level, "profit"/"loss") in emission order. The
+    per-tick fast-forward and the kernel's post-hoc milestones share this one rule."""
+    found: list[tuple[int, int, str]] = []
+    for kind, pct, emitted in (("profit", pct_tp, emitted_profit), ("loss", pct_sl, emitted_loss)):
+        if not len(pct):
+            continue
+        top = pct.max()
+        if top < LEVELS[0]:
+            continue
+        for level in LEVELS:
+            if level in emitted or top < level:
+                continue
+            found.append((int(np.argmax(pct >= level)), level, kind))
+    return sorted(found)
+
+
 # ---- candle scans --------------------------------------------------------------------
 
 

@@ -9,8 +9,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from farm import events
 from farm.config import get_config
 from farm.context import RunContext
@@ -316,16 +314,7 @@ class StrategyRuntime:
                 elif pct_sl[k] > 0:
                     self._callback("on_partial_loss", row, float(prices[k]), float(pct_sl[k]))
         state = self._state(row)
-        found: list[tuple[int, int, str]] = []
-        for kind, pct, emitted in (("profit", pct_tp, state.profit), ("loss", pct_sl, state.loss)):
-            top = pct.max()
-            if top < lifecycle.LEVELS[0]:
-                continue
-            for level in lifecycle.LEVELS:
-                if level in emitted or top < level:
-                    continue
-                found.append((int(np.argmax(pct >= level)), level, kind))
-        for k, level, kind in sorted(found):
+        for k, level, kind in lifecycle.first_crossings(pct_tp, pct_sl, state.profit, state.loss):
             self._levels(row, kind, [level], float(prices[k]), int(ts[i0 + k]))
 
     # ---- backtest fast-forward (§5.8 with D3, D11) ---------------------------------------

@@ -10,7 +10,7 @@ sweeps, where building a pydantic record per trade would cost more than the back
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from farm.engine.strategy import TickError
 from farm.errors import FarmError
 from farm.intervals import MINUTE_MS, SIGNAL_INTERVALS
 from farm.kernel.market import WARMUP_CANDLES, KernelConfig, KernelUnsupported, Market, load_market
+from farm.kernel.partials import Milestone, milestones
 from farm.kernel.signals import SignalTable, compute_table
 from farm.models import (
     CancelledResult,
@@ -171,8 +172,6 @@ def kernel_blockers(schema: StrategySchema) -> list[str]:
         out.append(f"strategy callbacks ({', '.join(sorted(schema.callbacks))}) run per tick")
     if schema.risk_names:
         out.append(f"risk profiles ({', '.join(schema.risk_names)}) validate per signal in Python")
-    if events.partial_profit.has_listeners or events.partial_loss.has_listeners:
-        out.append("partial profit/loss listeners: the kernel does not compute milestones")
     if events.signal.has_listeners or events.signal_backtest.has_listeners:
         out.append("signal listeners receive every tick result (idle, opened, active)")
     if events.backtest_progress.has_listeners or events.performance.has_listeners:
@@ -195,11 +194,14 @@ class KernelRun:
     """Signals rejected by validation, as the per-tick engine publishes them on listen_error."""
     trades: Trades
     path: str = "kernel"
+    partials: list[list[Milestone]] = field(default_factory=list)
+    """Per result (aligned with `results`), its partial milestones as the per-tick engine emits
+    them during that signal's fast-forward (empty unless `run_vectorised(partials=True)`)."""
 
 
 def run_vectorised(
     symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str,
-    warmup_candles: int = WARMUP_CANDLES, check: bool = True,
+    warmup_candles: int = WARMUP_CANDLES, check: bool = True, partials: bool = True,
 ) -> KernelRun:
     """Backtest a registered strategy's vectorised form on the compiled kernel.
 
@@ -222,7 +224,22 @@ def run_vectorised(
     names = {"strategy_name": schema.strategy_name, "exchange_name": exchange_name, "symbol": symbol}
     results, scheduled = _records(trades, table, names)
     errors = _errors(trades, table, names, engine_cfg)
-    return KernelRun(results=results, scheduled=scheduled, errors=errors, trades=trades)
+    run = KernelRun(results=results, scheduled=scheduled, errors=errors, trades=trades)
+    if partials:
+        run.partials = _milestones(market, trades, results, symbol, exchange_name, engine_cfg)
+    return run
+
+
+def _milestones(market: Market, trades: Trades, results: list[ClosedResult | CancelledResult], symbol: str,
+                exchange_name: str, cfg: EngineConfig) -> list[list[Milestone]]:
+    """Partial milestones on the candle series the kernel read (the exchange's, so its VWAPs
+    are the per-tick engine's bit for bit)."""
+    from farm.run.backtest import exchange_client
+
+    series = exchange_client(exchange_name).series(symbol, cfg.base_interval)
+    if series.arrays is not market.arrays:
+        raise FarmError("the candle series changed after the kernel ran: its candle indices no longer apply")
+    return milestones(series, trades, results, int(cfg.avg_price_candles_count))
 
 
 def _row(table: SignalTable, bar: int, tick: int, price_open: float, names: dict[str, str],

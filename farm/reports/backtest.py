@@ -79,17 +79,20 @@ def render_pnl_metrics(stats: BacktestStatistics | LiveStatistics) -> list[str]:
 
 
 def render_backtest_report(
-    strategy_name: str, stats: BacktestStatistics, *, show_note: bool = False, max_rows: int = 250
+    strategy_name: str, stats: BacktestStatistics, *, show_note: bool = False, max_rows: int = 250,
+    engine_path: str | None = None,
 ) -> str:
     """Markdown of `Backtest.get_report`.
 
     `show_note` adds the Note column (config `report_show_signal_note`); `max_rows` caps the
     table to the newest signals (config `report_max_rows`, D8) while the footer still covers
-    every signal.
+    every signal. `engine_path` (e.g. "kernel (numba)") adds a last line saying which engine
+    ran: the trades are the same either way, so the reader cannot tell otherwise.
     """
     title = f"# Backtest Report: {strategy_name}"
+    path_line = None if engine_path is None else metric("Engine path", engine_path)
     if stats.total_signals == 0:
-        return document(title, "No signals closed yet.")
+        return document(title, "No signals closed yet.", path_line)
     shown, cap_note = limit_rows(stats.signal_list, max_rows, "signals")
     footer = [
         metric("Total signals", str(stats.total_signals)),
@@ -101,4 +104,5 @@ def render_backtest_report(
         table(_columns(show_note), (_row(r, show_note) for r in shown)),
         cap_note,
         "\n".join(footer),
+        path_line,
     )

@@ -3,10 +3,17 @@
 The loop reads top to bottom like the reference's, with two cost rules: an idle tick nobody
 observes builds no record, and a throttled idle strategy jumps straight to its next
 `get_signal` tick instead of visiting every frame.
+
+`run_backtest` first picks the engine path (config `backtest_path`): a strategy with a
+vectorised form and nothing that needs per-tick Python runs on the compiled kernel
+(`farm.kernel`), whose records are then replayed into the storages and channels in the order
+the per-tick loop would have produced them; everything else runs the loop below.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -23,8 +30,11 @@ from farm.context import RunContext, _current
 from farm.engine.exchange import ExchangeClient
 from farm.engine.frames import timeline
 from farm.engine.risk import drop_risks, risk_for
-from farm.engine.strategy import StrategyRuntime
+from farm.engine.strategy import StrategyRuntime, TickError
+from farm.engine.timeout import GuardedCall
 from farm.intervals import MINUTE_MS
+from farm.kernel.market import KernelUnsupported
+from farm.kernel.run import KernelRun, kernel_blockers, run_vectorised
 from farm.models import BacktestProgress, DoneEvent, PerformanceEvent
 from farm.run.background import BackgroundRun
 from farm.run.storage import record_result, storages
@@ -33,8 +43,11 @@ WARMUP_CANDLES = 1440
 """Base candles loaded before the frame's start with the first bulk load, so a strategy's
 indicator warm-up does not make the whole series load again (a day of 1m candles)."""
 
-_runtimes: dict[tuple[str, str], StrategyRuntime] = {}
+log = logging.getLogger("farm.strategy")  # the per-tick runtime's logger: same log lines either path
+
+_runtimes: dict[tuple[str, str], StrategyRuntime | _KernelHandle] = {}
 _status: dict[tuple[str, str], str] = {}
+_paths: dict[tuple[str, str], EnginePath] = {}
 _exchanges: dict[str, ExchangeClient] = {}
 
 
@@ -50,6 +63,7 @@ def exchange_client(exchange_name: str) -> ExchangeClient:
 def _reset() -> None:
     _runtimes.clear()
     _status.clear()
+    _paths.clear()
     _exchanges.clear()
 
 
@@ -96,8 +110,7 @@ def _start(symbol: str, strategy_name: str, exchange_name: str, frame_name: str)
     schema = validate_names(strategy_name, exchange_name, frame_name)
     strategy_name = schema.strategy_name  # a variant spelled another way keeps one storage
     key = (symbol, strategy_name)
-    storages.backtest.pop(key, None)
-    storages.schedule.pop(key, None)
+    _clear_run(key)
     client = exchange_client(exchange_name)
     ctx = RunContext(
         symbol=symbol, strategy_name=strategy_name, exchange_name=exchange_name, frame_name=frame_name,
@@ -109,12 +122,152 @@ def _start(symbol: str, strategy_name: str, exchange_name: str, frame_name: str)
     return _Lane(runtime, ctx, _Perf(symbol, strategy_name, exchange_name))
 
 
+# ---- which engine path ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnginePath:
+    """Which engine ran a backtest: "kernel" (compiled, numba) or "per-tick", and why per tick."""
+
+    path: str
+    reason: str | None = None
+
+    def __str__(self) -> str:
+        if self.path == "kernel":
+            return "kernel (numba)"
+        return f"per-tick (reason: {self.reason})" if self.reason else "per-tick"
+
+
+def _numba_available() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def choose_path(schema: Any) -> EnginePath:
+    """The path config `backtest_path` asks for this strategy; with "kernel", a clear error
+    when something needs the per-tick engine."""
+    mode = get_config().backtest_path
+    if mode == "per-tick":
+        return EnginePath("per-tick", "config backtest_path='per-tick'")
+    blockers = kernel_blockers(schema)
+    if schema.signals is not None and not _numba_available():
+        blockers.append("numba is not installed (the `fast` extra)")
+    if not blockers:
+        return EnginePath("kernel")
+    reason = "; ".join(blockers)
+    if mode == "kernel":
+        raise KernelUnsupported(
+            f"backtest_path='kernel': strategy {schema.strategy_name} cannot run on the kernel: {reason}"
+        )
+    return EnginePath("per-tick", reason)
+
+
+def backtest_path(symbol: str, strategy_name: str) -> EnginePath | None:
+    """The path the last backtest of (symbol, strategy) took; None if it never ran."""
+    name = registry.get_strategy(strategy_name, source="Backtest.get_path").strategy_name
+    return _paths.get((symbol, name))
+
+
+# ---- runs -------------------------------------------------------------------------------------
+
+
 def run_backtest(symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> Iterator[Any]:
     """Yield closed and cancelled results (and `active` in the reference's edge path)."""
-    drop_risks(validate_names(strategy_name, exchange_name, frame_name).risk_names)
+    schema = validate_names(strategy_name, exchange_name, frame_name)
+    drop_risks(schema.risk_names)
+    path = choose_path(schema)
+    if path.path == "kernel":
+        started = time.perf_counter()
+        key = (symbol, schema.strategy_name)
+        _clear_run(key)
+        handle = _runtimes[key] = _KernelHandle()
+        _status[key] = "pending"
+        try:
+            run = run_vectorised(symbol, strategy_name=schema.strategy_name, exchange_name=exchange_name,
+                                 frame_name=frame_name, check=False)
+        except KernelUnsupported as exc:
+            if get_config().backtest_path == "kernel":
+                _status[key] = "rejected"
+                raise KernelUnsupported(f"backtest_path='kernel': strategy {schema.strategy_name}: {exc}") from exc
+            path = EnginePath("per-tick", f"the kernel declined this run: {exc}")
+        except BaseException:
+            _status[key] = "rejected"
+            raise
+        else:
+            _paths[key] = path
+            yield from _replay(key, exchange_name, run, handle, started)
+            return
     lane = _start(symbol, strategy_name, exchange_name, frame_name)
+    _paths[(symbol, lane.runtime.name)] = path
     for _, outcome in _run([lane], timeline(frame_name)):
         yield outcome
+
+
+class _KernelHandle:
+    """What `Backtest.stop` and `background`'s cancel reach during a kernel run's replay: a
+    stop ends the replay before its next result or error, as a stop ends the per-tick loop
+    at its next frame (the kernel already resolved every signal, so nothing is left pending)."""
+
+    pending = None
+    scheduled = None
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def _clear_run(key: tuple[str, str]) -> None:
+    """The storages a run starts afresh (SPEC §5.9); the others accumulate across runs."""
+    storages.backtest.pop(key, None)
+    storages.schedule.pop(key, None)
+
+
+def _replay(key: tuple[str, str], exchange_name: str, run: KernelRun, handle: _KernelHandle, started: float
+            ) -> Iterator[Any]:
+    """Leave behind what the per-tick loop would: per signal, in creation order, its rejection
+    on listen_error, or its scheduled record, its partial milestones (emitted, then stored
+    after the outcome), its outcome recorded and yielded; one `backtest_total` sample at the end."""
+    results = run.results
+    ticks = run.trades.tick.tolist()
+    is_scheduled = run.trades.scheduled.tolist()
+    partials = run.partials or [[] for _ in results]
+    scheduled = iter(run.scheduled)
+    errors = run.errors
+    e = 0
+    try:
+        for j, result in enumerate(results):
+            while e < len(errors) and errors[e].timestamp is not None and errors[e].timestamp < ticks[j]:
+                if handle.stopped:
+                    break
+                _publish(errors[e])
+                e += 1
+            if handle.stopped:
+                break
+            if is_scheduled[j]:
+                record_result(next(scheduled), backtest=True)
+            for kind, event in partials[j]:
+                (events.partial_profit if kind == "profit" else events.partial_loss).emit(event)
+            record_result(result, backtest=True)
+            if partials[j]:
+                storages.partial[key].extend(partials[j])
+            yield result
+        else:
+            for err in errors[e:]:
+                if handle.stopped:
+                    break
+                _publish(err)
+        # Progress and performance listeners send a run per tick (kernel_blockers): nothing to emit.
+        _Perf(key[0], key[1], exchange_name).record("backtest_total", time.perf_counter() - started)
+        _status[key] = "fulfilled"
+    except BaseException:
+        _status[key] = "rejected"
+        raise
+
+
+def _publish(err: TickError) -> None:
+    log.warning("%s", err)
+    events.error.emit(err)
 
 
 def run_group(symbol: str, *, strategy_names: list[str], exchange_name: str, frame_name: str
@@ -125,6 +278,9 @@ def run_group(symbol: str, *, strategy_names: list[str], exchange_name: str, fra
     schemas = [validate_names(name, exchange_name, frame_name) for name in strategy_names]
     drop_risks(sorted({risk for schema in schemas for risk in schema.risk_names}))
     lanes = [_start(symbol, name, exchange_name, frame_name) for name in strategy_names]
+    for lane in lanes:
+        _paths[(symbol, lane.runtime.name)] = EnginePath(
+            "per-tick", "a risk group: strategies sharing a risk profile step together on one timeline")
     for lane, outcome in _run(lanes, timeline(frame_name)):
         yield lane.runtime.name, outcome
 
@@ -216,8 +372,26 @@ def _prefetch(lane: _Lane, frames: np.ndarray) -> None:
     try:
         warmup = max(cfg.avg_price_candles_count, WARMUP_CANDLES) * series.step
         series.ensure(int(frames[0]) - warmup, int(frames[-1]) + series.step)
+        if lane.runtime.call is None and lane.runtime.schema.signals is not None:
+            lane.runtime.call = _table_signal(lane)
     finally:
         _current.reset(token)
+
+
+def _table_signal(lane: _Lane) -> GuardedCall:
+    """A strategy with only a vectorised form, run per tick (something blocks the kernel): its
+    rows computed once on the candles the kernel would give it, read per tick with the kernel's
+    bar rule (`as_get_signal`), so both paths trade the same."""
+    from farm.kernel.market import load_market
+    from farm.kernel.signals import as_get_signal, compute_table
+
+    schema = lane.runtime.schema
+    ctx = lane.ctx
+    assert ctx.frame_name is not None
+    market = load_market(ctx.symbol, ctx.exchange_name, ctx.frame_name)
+    table = compute_table(schema.signals, market.signal_candles, schema.params,
+                          f"strategy {schema.strategy_name}: signals")
+    return GuardedCall(as_get_signal(table, market.step, market.frame_step), {})
 
 
 def _names(lane: _Lane) -> dict[str, str]:
@@ -336,9 +510,11 @@ class BacktestFacade:
         from farm.reports.backtest import render_backtest_report
 
         cfg = get_config()
+        path = backtest_path(symbol, strategy_name)
         return render_backtest_report(
             strategy_name, self.get_data(symbol, strategy_name),
             show_note=cfg.report_show_signal_note, max_rows=cfg.report_max_rows,
+            engine_path=None if path is None else str(path),
         )
 
     def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None) -> Path:
@@ -346,11 +522,18 @@ class BacktestFacade:
 
         return write_report(self.get_report(symbol, strategy_name), "backtest", f"{strategy_name}.md", path)
 
-    def list(self) -> list[dict[str, str]]:
+    def list(self) -> list[dict[str, str | None]]:
+        """Every (symbol, strategy) backtested in this process, with its status and the engine
+        path its last run took ("kernel" or "per-tick"; `get_path` says why per tick)."""
         return [
-            {"id": f"{s}:{n}", "symbol": s, "strategy_name": n, "status": _status.get((s, n), "ready")}
+            {"id": f"{s}:{n}", "symbol": s, "strategy_name": n, "status": _status.get((s, n), "ready"),
+             "path": p.path if (p := _paths.get((s, n))) is not None else None}
             for (s, n) in _runtimes
         ]
+
+    def get_path(self, symbol: str, strategy_name: str) -> EnginePath | None:
+        """Which engine the last backtest of (symbol, strategy) ran on, and why per tick."""
+        return backtest_path(symbol, strategy_name)
 
 
 Backtest = BacktestFacade()

@@ -6,18 +6,23 @@ import math
 from typing import Any
 
 import farm
+from farm.config import get_config, set_config
 from farm.kernel import KernelRun, run_vectorised
 
 SYMBOL = "K/TEST"
 
 
 def per_tick(strategy: str, exchange: str = "x", frame: str = "f", symbol: str = SYMBOL) -> tuple[list, list[str]]:
-    """The per-tick engine's yielded results and the messages it published on listen_error."""
+    """The per-tick engine's yielded results and the messages it published on listen_error
+    (forced: `Backtest.run` would take the kernel for a strategy with a vectorised form)."""
     errors: list[str] = []
     unsubscribe = farm.listen_error(lambda e: errors.append(str(e)))
+    saved = get_config().backtest_path
+    set_config(unsafe=True, backtest_path="per-tick")
     try:
         results = list(farm.Backtest.run(symbol, strategy_name=strategy, exchange_name=exchange, frame_name=frame))
     finally:
+        set_config(unsafe=True, backtest_path=saved)
         unsubscribe()
     return results, errors
 

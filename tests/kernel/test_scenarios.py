@@ -230,8 +230,10 @@ def test_blockers_name_what_needs_the_per_tick_engine():
     assert any("callbacks (on_close)" in r for r in reasons) and any("risk profiles (r)" in r for r in reasons)
     plain = farm.add_strategy("b", "1m", signals=on_bars({}))
     assert kernel_blockers(plain) == []
-    farm.listen_partial_profit(lambda e: None)
-    assert any("partial" in r for r in kernel_blockers(plain))
+    farm.listen_partial_profit(lambda e: None)  # milestones are rebuilt after the kernel ran
+    assert kernel_blockers(plain) == []
+    farm.listen_signal_backtest(lambda e: None)
+    assert any("signal listeners" in r for r in kernel_blockers(plain))
     assert kernel_blockers(farm.add_strategy("c", "1m", one_signal({})))[0].startswith("no vectorised form")
 
 
