@@ -19,7 +19,7 @@ from farm.errors import FarmError
 from farm.persist import Store
 from farm.persist import keys as K
 from farm.run import status
-from farm.run.backtest import run_backtest, run_group
+from farm.run.backtest import backtest_path, run_backtest, run_group
 from farm.run.jobs import BacktestJob, StrategyOutcome, TaskFailure, TaskResult, strategy_code_version
 from farm.run.storage import storages
 from farm.stats import backtest_statistics
@@ -92,12 +92,15 @@ def execute(job: BacktestJob, *, allowed_imports: Sequence[str] | None = None) -
             raise
         for name in job.strategies:
             closed = storages.backtest.get((job.symbol, name), [])
+            path = backtest_path(job.symbol, name)
             outcomes.append(
                 StrategyOutcome(
                     strategy_name=name,
                     stats=backtest_statistics(closed),
                     cancelled=[r for r in results[name] if r.action == "cancelled"],
                     errors=errors[name],
+                    path=None if path is None else path.path,
+                    path_reason=None if path is None else path.reason,
                 )
             )
             storages.forget(job.symbol, name)  # a long-lived worker must not accumulate runs

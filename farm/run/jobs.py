@@ -52,6 +52,10 @@ class StrategyOutcome(BaseModel):
     cancelled: list[CancelledResult] = []
     errors: list[str] = []
     """Messages published on listen_error while this strategy ran (e.g. a get_signal that raised)."""
+    path: str | None = None
+    """The engine path that ran: "kernel" or "per-tick" (None in results stored before this field)."""
+    path_reason: str | None = None
+    """Why it ran per tick (what blocked the kernel), if it did."""
 
 
 class TaskResult(BaseModel):

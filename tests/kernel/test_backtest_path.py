@@ -263,3 +263,38 @@ def test_an_empty_run_on_the_kernel_still_reports_its_path():
     assert farm.Backtest.get_report(SYMBOL, "none") == (
         "# Backtest Report: none\n\nNo signals closed yet.\n\n**Engine path:** kernel (numba)"
     )
+
+
+# ---- the farm task says which path ran --------------------------------------------------------------
+
+
+def test_task_results_name_the_path_per_strategy():
+    from farm.config import get_config
+    from farm.run.execute import execute
+    from farm.run.jobs import BacktestJob, StrategyOutcome, TaskResult, strategy_code_version
+
+    synthetic(0.0, days=1)
+    farm.add_strategy("sma", "1m", sma.get_signal, signals=sma.vectorised_signals, params=sma.PARAMS)
+    farm.add_strategy("cb", "1m", signals=crossing, callbacks={"on_close": lambda *a: None})
+    farm.add_risk("r", [lambda payload: None])
+    farm.add_strategy("g1", "1m", signals=crossing, risk_name="r")
+    farm.add_strategy("g2", "1m", signals=crossing, params={"fast": 7}, risk_name="r")
+
+    def outcomes(*names: str) -> list[StrategyOutcome]:
+        job = BacktestJob(strategies=names, symbol=SYMBOL, exchange_name="x", frame_name="f",
+                          config=get_config().model_dump(), code_version=strategy_code_version(names))
+        return execute(job).outcomes
+
+    [kernel_run] = outcomes("sma")
+    assert (kernel_run.path, kernel_run.path_reason) == ("kernel", None) and kernel_run.stats.total_signals
+    [tick] = outcomes("cb")
+    assert tick.path == "per-tick" and "callbacks (on_close)" in tick.path_reason
+    group = outcomes("g1", "g2")
+    assert [o.path for o in group] == ["per-tick", "per-tick"]
+    assert all("risk group" in o.path_reason for o in group)
+    # Results stored before the field existed still load.
+    old = TaskResult.model_validate_json(execute(BacktestJob(
+        strategies=("sma",), symbol=SYMBOL, exchange_name="x", frame_name="f", config=get_config().model_dump(),
+        code_version=strategy_code_version(("sma",)),
+    )).model_dump_json(exclude={"outcomes": {0: {"path", "path_reason"}}}))
+    assert old.outcomes[0].path is None
