@@ -104,7 +104,7 @@ def kernel_single(df: pd.DataFrame, n: int) -> dict:
     start = datetime_to_ms(START)
 
     def once(count: int) -> int:
-        frames = start + np.arange(count, dtype=np.int64) * MIN
+        frames = np.arange(start, start + count * MIN, MIN, dtype=np.int64)
         market = Market.from_arrays(arrays, frames, MIN, MIN)
         table = compute_table(sma.vectorised_signals, market.signal_candles, params(), "sma")
         return len(run_arrays(market, table, "1m"))

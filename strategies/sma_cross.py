@@ -60,12 +60,14 @@ def vectorised_signals(
         return {"position": np.zeros(n, dtype=np.int8), "price_take_profit": np.nan, "price_stop_loss": np.nan,
                 "minute_estimated_time": lifetime}
     step = interval_ms(farm.get_config().base_interval)
-    cross = sma_cross_up(candles.close, candles.timestamp, step, fast, slow)
-    price = average_prices(candles, step=step)
+    cross = sma_cross_up(candles.close, candles.timestamp, step, fast, slow)  # int8: 1 on a cross
+    price = average_prices(candles, step=step, where=cross)  # read where it signals, as get_signal does
+    stop_loss = price * (1 - sl_pct / 100)
+    price *= 1 + tp_pct / 100  # the take-profit, in place: one array less to allocate
     return {
-        "position": cross.astype(np.int8),
-        "price_take_profit": price * (1 + tp_pct / 100),
-        "price_stop_loss": price * (1 - sl_pct / 100),
+        "position": cross,
+        "price_take_profit": price,
+        "price_stop_loss": stop_loss,
         "minute_estimated_time": lifetime,
         "note": f"SMA{fast} crossed above SMA{slow}",
     }

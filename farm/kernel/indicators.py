@@ -46,26 +46,38 @@ def _exact_cross(close: np.ndarray, i: int, fast: int, slow: int) -> bool:
 
 @nb.njit(cache=True, nogil=True)
 def sma_cross_up(close: np.ndarray, ts: np.ndarray, step: int, fast: int, slow: int) -> np.ndarray:
-    """Per bar: did SMA(fast) of closes cross above SMA(slow) at this bar's close, decided
-    exactly as `strategies.sma_cross.get_signal` decides it from a window of the slow+1 most
-    recent candles (no bar where that window has a gap signals). Requires 1 ≤ fast < slow."""
+    """Per bar (int8, 1 or 0): did SMA(fast) of closes cross above SMA(slow) at this bar's
+    close, decided exactly as `strategies.sma_cross.get_signal` decides it from a window of the
+    slow+1 most recent candles (no bar where that window has a gap signals). Requires
+    1 ≤ fast < slow.
+
+    One pass: rolling sums compared through reciprocals (a multiply is several times cheaper
+    than a divide), with a margin that grows with the largest close seen so far — every window
+    compared lies within that prefix, so the bound holds — and the exact arithmetic redone only
+    on bars inside the margin."""
     n = len(close)
-    out = np.zeros(n, dtype=np.bool_)
+    out = np.zeros(n, dtype=np.int8)
     if n <= slow:
         return out
+    # Bound on |rolling − per-tick| for either difference of averages, ×4 for safety (see
+    # module); the reciprocals add at most 4·u·pmax more, far inside the ×4.
+    scale = 4.0 * _U * (2.0 * (slow + 1) ** 2 / fast + fast + 2 * slow + 4 * _REFRESH + 16)
+    inv_f = 1.0 / fast
+    inv_s = 1.0 / slow
+    span = slow * step
     pmax = 0.0
-    for k in range(n):
+    for k in range(slow):
         a = abs(close[k])
         if a > pmax:
             pmax = a
-    # Bound on |rolling − per-tick| for either difference of averages, ×4 for safety (see module).
-    margin = 4.0 * _U * pmax * (2.0 * (slow + 1) ** 2 / fast + fast + 2 * slow + 4 * _REFRESH + 16)
     f_sum = 0.0  # Σ close[i−fast+1 … i]
     s_sum = 0.0  # Σ close[i−slow+1 … i]
-    f_prev = 0.0
-    s_prev = 0.0
+    d_prev = 0.0
     since = _REFRESH
     for i in range(slow - 1, n):
+        a = abs(close[i])
+        if a > pmax:
+            pmax = a
         if since >= _REFRESH:
             f_sum = _window_sum(close, i - fast + 1, i + 1)
             s_sum = _window_sum(close, i - slow + 1, i + 1)
@@ -74,17 +86,48 @@ def sma_cross_up(close: np.ndarray, ts: np.ndarray, step: int, fast: int, slow: 
             f_sum += close[i] - close[i - fast]
             s_sum += close[i] - close[i - slow]
             since += 1
-        if i >= slow and ts[i] - ts[i - slow] == slow * step:
-            d_prev = f_prev / fast - s_prev / slow
-            d_now = f_sum / fast - s_sum / slow
-            if d_prev > margin or d_now < -margin:
-                pass
-            elif d_prev < -margin and d_now > margin:
-                out[i] = True
-            else:
-                out[i] = _exact_cross(close, i, fast, slow)
-        f_prev = f_sum
-        s_prev = s_sum
+        d_now = f_sum * inv_f - s_sum * inv_s
+        margin = scale * pmax
+        # Timestamps are read only where a cross is possible: the gap check costs no pass.
+        if d_prev <= margin and d_now >= -margin and i >= slow and ts[i] - ts[i - slow] == span and (
+                (d_prev < -margin and d_now > margin) or _exact_cross(close, i, fast, slow)):
+            out[i] = 1
+        d_prev = d_now
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _vwap_window(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
+                 i: int, n: int, step: int) -> float:
+    """The engine's current price once bar `i` closed: the candles with open times in
+    `(open(i) − n·step, open(i)]`, summed left to right (`CandleSeries.vwap`), the typical
+    price·volume terms with the engine's expression."""
+    first = ts[i] - (n - 1) * step
+    lo = i
+    while lo > 0 and ts[lo - 1] >= first:
+        lo -= 1
+    s_pv = 0.0
+    s_v = 0.0
+    for k in range(lo, i + 1):
+        s_pv += (high[k] + low[k] + close[k]) / 3 * volume[k]
+        s_v += volume[k]
+    if s_v == 0:
+        s_c = 0.0
+        for k in range(lo, i + 1):
+            s_c += close[k]
+        return s_c / (i + 1 - lo)
+    return s_pv / s_v
+
+
+@nb.njit(cache=True, nogil=True)
+def vwap_where(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
+               where: np.ndarray, n: int, step: int) -> np.ndarray:
+    """`vwap_at_close` on the bars where `where` is non-zero, NaN elsewhere: a strategy needs
+    the price only where it signals, as `get_signal` reads it only then."""
+    m = len(ts)
+    out = np.empty(m)
+    for i in range(m):
+        out[i] = _vwap_window(ts, high, low, close, volume, i, n, step) if where[i] != 0 else np.nan
     return out
 
 
@@ -92,7 +135,8 @@ def sma_cross_up(close: np.ndarray, ts: np.ndarray, step: int, fast: int, slow: 
 def vwap_at_close(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
                   n: int, step: int) -> np.ndarray:
     """Per bar, the engine's current price once the bar has closed: the VWAP of the candles with
-    open times in `(open(i) − n·step, open(i)]`, summed left to right (`CandleSeries.vwap`)."""
+    open times in `(open(i) − n·step, open(i)]`, summed left to right (`CandleSeries.vwap`).
+    Every bar's terms are computed once (not once per window that holds them)."""
     m = len(ts)
     tpv = np.empty(m)
     for k in range(m):
@@ -118,4 +162,4 @@ def vwap_at_close(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.n
     return out
 
 
-__all__ = ["sma_cross_up", "vwap_at_close"]
+__all__ = ["sma_cross_up", "vwap_at_close", "vwap_where"]

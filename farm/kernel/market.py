@@ -15,7 +15,6 @@ from farm.engine.frames import timeline
 from farm.engine.strategy import GAP_TOLERANCE_STEPS
 from farm.errors import FarmError
 from farm.intervals import FRAME_INTERVALS, MINUTE_MS, interval_ms
-from farm.kernel.signals import bars_for_ticks, typical_volume
 from farm.models import CandleArrays, Candles
 
 WARMUP_CANDLES = 1440
@@ -73,26 +72,10 @@ class Market:
     signal_lo: int
     signal_hi: int
     """The bars the vectorised strategy is given: `arrays[signal_lo:signal_hi]`."""
-    tpv: np.ndarray = field(init=False)
     extend: Callable[[int], CandleArrays] | None = None
     """Loads candles up to a time (exclusive) and returns the series; None: fixed arrays."""
     bad: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     """Open times of candles that failed the exchange checks."""
-
-    def __post_init__(self) -> None:
-        self._set(self.arrays)
-
-    def _set(self, arrays: CandleArrays) -> None:
-        self.arrays = arrays
-        self.tpv = typical_volume(arrays.high, arrays.low, arrays.close, arrays.volume)
-        self._frame_bar: np.ndarray | None = None
-
-    def frame_bar(self) -> np.ndarray:
-        """Per frame tick, the signal bar it reads (the same for every variant: computed once)."""
-        if self._frame_bar is None:
-            bars = self.arrays.timestamp[self.signal_lo : self.signal_hi]
-            self._frame_bar = bars_for_ticks(bars, self.step, self.frames, self.frame_step)
-        return self._frame_bar
 
     @property
     def signal_candles(self) -> Candles:
@@ -107,12 +90,11 @@ class Market:
         first = int(self.arrays.timestamp[self.signal_lo]) if self.signal_hi > self.signal_lo else None
         arrays = self.extend(hi)
         if arrays is not self.arrays:
-            self._set(arrays)
+            self.arrays = arrays
             if first is not None:  # the series only grows; keep the signal bars where they were
                 shift = int(arrays.timestamp.searchsorted(first)) - self.signal_lo
                 self.signal_lo += shift
                 self.signal_hi += shift
-                self._frame_bar = None
 
     @classmethod
     def from_arrays(cls, arrays: CandleArrays, frames: np.ndarray, frame_step: int, step: int,

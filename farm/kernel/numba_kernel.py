@@ -43,11 +43,35 @@ _JIT = {"cache": True, "nogil": True}
 
 
 @nb.njit(**_JIT)
-def _left(a: np.ndarray, v: int) -> int:
-    lo, hi = 0, len(a)
+def _seek(a: np.ndarray, v: int, hint: int, right: bool) -> int:
+    """In the sorted `a`, the first index whose value is >= v (> v if `right`), as
+    `np.searchsorted(a, v, "right" if right else "left")`, searched from `hint`, an index near
+    the answer: exponential steps away from the hint, then bisection. The kernel's searches land a few
+    candles from where it already is, so this reads a handful of nearby elements where a
+    bisection of the whole series would miss the cache some twenty times."""
+    n = len(a)
+    hint = min(max(hint, 0), n)
+    if hint < n and (a[hint] <= v if right else a[hint] < v):  # the answer is after the hint
+        lo = hint + 1
+        d = 1
+        hi = hint + d
+        while hi < n and (a[hi] <= v if right else a[hi] < v):
+            lo = hi + 1
+            d *= 2
+            hi = hint + d
+        hi = min(hi, n)
+    else:  # the answer is at or before the hint
+        hi = hint
+        d = 1
+        lo = hint - d
+        while lo >= 0 and (a[lo] > v if right else a[lo] >= v):
+            hi = lo
+            d *= 2
+            lo = hint - d
+        lo = max(lo + 1, 0)
     while lo < hi:
         mid = (lo + hi) >> 1
-        if a[mid] < v:
+        if a[mid] <= v if right else a[mid] < v:
             lo = mid + 1
         else:
             hi = mid
@@ -55,39 +79,13 @@ def _left(a: np.ndarray, v: int) -> int:
 
 
 @nb.njit(**_JIT)
-def _right(a: np.ndarray, v: int) -> int:
-    lo, hi = 0, len(a)
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if a[mid] <= v:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@nb.njit(**_JIT)
-def frame_bars(bar_open: np.ndarray, step: int, frames: np.ndarray, frame_step: int) -> np.ndarray:
-    """For each frame tick `t`, the newest bar that closed in `(t − frame_step, t]` (−1 if none):
-    the signal row a generation attempt at `t` reads. One merge walk (both inputs sorted)."""
-    out = np.empty(len(frames), dtype=np.int64)
-    j = -1
-    nb_ = len(bar_open)
-    for k in range(len(frames)):
-        t = frames[k]
-        while j + 1 < nb_ and bar_open[j + 1] + step <= t:
-            j += 1
-        out[k] = j if j >= 0 and bar_open[j] + step > t - frame_step else -1
-    return out
-
-
-@nb.njit(**_JIT)
-def _vwap(tpv: np.ndarray, vol: np.ndarray, close: np.ndarray, i0: int, i1: int) -> float:
-    """`CandleSeries.vwap`: left-to-right sums; the mean close when nothing traded."""
+def _vwap(high: np.ndarray, low: np.ndarray, close: np.ndarray, vol: np.ndarray, i0: int, i1: int) -> float:
+    """`CandleSeries.vwap`: left-to-right sums of the engine's typical·volume terms (the same
+    expression, so the same bits: no array of them is kept); the mean close when nothing traded."""
     s_pv = 0.0
     s_v = 0.0
     for k in range(i0, i1):
-        s_pv += tpv[k]
+        s_pv += (high[k] + low[k] + close[k]) / 3 * vol[k]
         s_v += vol[k]
     if s_v == 0:
         s_c = 0.0
@@ -98,10 +96,11 @@ def _vwap(tpv: np.ndarray, vol: np.ndarray, close: np.ndarray, i0: int, i1: int)
 
 
 @nb.njit(**_JIT)
-def _vwap_ending(ts: np.ndarray, tpv: np.ndarray, vol: np.ndarray, close: np.ndarray, j: int, n: int, step: int) -> float:
+def _vwap_ending(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, vol: np.ndarray, j: int,
+                 n: int, step: int) -> float:
     """`CandleSeries.vwap_ending`: the current price once candle `j` has closed."""
-    i0 = _left(ts, ts[j] - (n - 1) * step)
-    return _vwap(tpv, vol, close, i0, j + 1)
+    i0 = _seek(ts, ts[j] - (n - 1) * step, j - n + 1, False)
+    return _vwap(high, low, close, vol, i0, j + 1)
 
 
 @nb.njit(**_JIT)
@@ -166,16 +165,19 @@ def valid(
 
 @nb.njit(**_JIT)
 def run_kernel(
-    frames: np.ndarray, frame_bar: np.ndarray, interval_ms: int,
-    ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, vol: np.ndarray, tpv: np.ndarray,
+    frames: np.ndarray, bar_open: np.ndarray, bar_base: int, frame_step: int, interval_ms: int,
+    ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, vol: np.ndarray,
     position: np.ndarray, price_open: np.ndarray, take_profit: np.ndarray, stop_loss: np.ndarray,
-    lifetime: np.ndarray,
+    lifetime: np.ndarray, col_stride: np.ndarray,
     step: int, n_avg: int, await_ms: int, tolerance: int, now: int,
     slippage_pct: float, fee_pct: float, min_tp: float, min_sl: float, max_sl: float, max_life: float,
     out_i: np.ndarray, out_f: np.ndarray, err_i: np.ndarray, err_f: np.ndarray,
 ) -> tuple[int, int, int, int]:
-    """Run one strategy over the frame ticks `frames`; `frame_bar[k]` is the signal row read at
-    tick k (−1: none). Writes one row per trade into `out_i` (int64 columns: tick, bar,
+    """Run one strategy over the frame ticks `frames`. The signal rows belong to the bars with
+    open times `bar_open` (candles `bar_base …` of `ts`); tick t reads the newest bar that closed in `(t − frame_step, t]`, if
+    any (`farm.kernel.signals`), found by a pointer walked alongside the ticks (both sorted).
+    `col_stride` holds 0 or 1 per float column (price_open, take_profit, stop_loss, lifetime):
+    0 for a column given as one value for every bar. Writes one row per trade into `out_i` (int64 columns: tick, bar,
     scheduled, pending_at, close_ts, reason, check_start, close_index) and `out_f` (float64:
     price_open, price_close, pnl, current price at creation), one row per rejected signal into
     `err_i` (tick index, bar, scheduled) / `err_f` (current price).
@@ -183,41 +185,68 @@ def run_kernel(
     Returns (trades, errors, status, tick index where it bailed or −1)."""
     nf = len(frames)
     nc = len(ts)
+    nbars = len(bar_open)
+    s_po = col_stride[0]
+    s_tp = col_stride[1]
+    s_sl = col_stride[2]
+    s_met = col_stride[3]
+    # When no two ticks are closer than the strategy interval the throttle never holds a tick
+    # back, so every tick is an attempt and ticks that read no signal can be skipped in a jump.
+    every_tick = True
+    for q in range(1, nf):
+        if frames[q] - frames[q - 1] < interval_ms:
+            every_tick = False
+            break
     n_trades = 0
     n_errors = 0
     k = 0
+    j = -1
     has_last = False
     last = 0
     while k < nf:
         t = frames[k]
         # §5.4 step 2: the throttle; an attempt consumes the slot whatever it yields.
         if has_last and t - last < interval_ms:
-            nxt = _left(frames, last + interval_ms)
+            nxt = _seek(frames, last + interval_ms, k, False)
             k = nxt if nxt > k else k + 1
             continue
         has_last = True
         last = t
-        b = frame_bar[k]
-        if b < 0 or position[b] == 0:
+        while j + 1 < nbars and bar_open[j + 1] + step <= t:
+            j += 1
+        if j < 0 or bar_open[j] + step <= t - frame_step or position[j] == 0:
+            if every_tick:
+                # No signal until bar q: jump to the first tick that can read it.
+                q = j + 1
+                while q < nbars and position[q] == 0:
+                    q += 1
+                if q >= nbars:
+                    break
+                nxt = _seek(frames, bar_open[q] + step, k + 1, False)
+                if nxt > k + 1:
+                    k = nxt
+                    j = q - 1
+                    continue
             k += 1
             continue
+        b = j
         # §5.4 step 3 (D1): the VWAP of the closed base candles in [t − N·step, t); none = a gap.
-        i0 = _left(ts, t - n_avg * step)
-        i1 = _left(ts, t)
+        i1 = _seek(ts, t, bar_base + j + 1, False)
+        i0 = _seek(ts, t - n_avg * step, i1 - n_avg, False)
         if i1 <= i0:
             k += 1
             continue
-        cur = _vwap(tpv, vol, close, i0, i1)
+        cur = _vwap(high, low, close, vol, i0, i1)
         side = 1 if position[b] > 0 else -1
-        po = price_open[b]
+        po = price_open[b * s_po]
         if np.isnan(po):
             po = cur
             scheduled = False
         else:
             scheduled = not ((side > 0 and cur <= po) or (side < 0 and cur >= po))
-        tp = take_profit[b]
-        sl = stop_loss[b]
-        met = lifetime[b]
+        tp = take_profit[b * s_tp]
+        sl = stop_loss[b * s_sl]
+        met = lifetime[b * s_met]
         if n_trades >= len(out_i) or n_errors >= len(err_i):
             return n_trades, n_errors, FULL, k
         if not valid(side, po, tp, sl, met, cur, t, scheduled, min_tp, min_sl, max_sl, max_life):
@@ -235,11 +264,11 @@ def run_kernel(
         price_close = 0.0
         pending_at = t
         if scheduled:
-            start = _left(ts, t)
+            start = i1
             if start >= nc:
                 return n_trades, n_errors, BAIL_NO_CANDLES, k
             timeout_at = t + await_ms
-            timeout_index = _left(ts, timeout_at)
+            timeout_index = _seek(ts, timeout_at, start + await_ms // step, False)
             end = timeout_index if timeout_index < nc else nc
             hit = -1
             cancel = False
@@ -269,7 +298,7 @@ def run_kernel(
                 reason = CANCEL_STOP_LOSS
                 close_index = hit
             if reason >= 0:
-                price_close = _vwap_ending(ts, tpv, vol, close, close_index, n_avg, step)
+                price_close = _vwap_ending(ts, high, low, close, vol, close_index, n_avg, step)
                 anchor = close_index
                 check_start = close_index
             else:
@@ -277,14 +306,14 @@ def run_kernel(
                 anchor = hit
                 check_start = hit + 1
         else:
-            anchor = _left(ts, t)
+            anchor = i1
             check_start = anchor
 
         # ---- §5.8 pending phase with D3 and D11 ------------------------------------------
         if reason < 0:
             span = np.int64(met * MINUTE_MS)
             last_slot = pending_at + (span - 1) // step * step
-            end = _left(ts, last_slot)
+            end = _seek(ts, last_slot, anchor + (last_slot - pending_at) // step, False)
             if end < anchor:
                 end = anchor
             if end >= nc or ts[end] > last_slot + tolerance:
@@ -315,7 +344,7 @@ def run_kernel(
             elif reason == STOP_LOSS:
                 price_close = sl
             else:
-                price_close = _vwap_ending(ts, tpv, vol, close, close_index, n_avg, step)
+                price_close = _vwap_ending(ts, high, low, close, vol, close_index, n_avg, step)
 
         close_ts = ts[close_index]
         out_i[n_trades, 0] = k
@@ -332,6 +361,6 @@ def run_kernel(
         out_f[n_trades, 3] = cur
         n_trades += 1
         # D2: the next frame evaluated is the first one strictly after the close.
-        nxt = _right(frames, close_ts)
+        nxt = _seek(frames, close_ts, k + (close_ts - t) // frame_step, True)
         k = nxt if nxt > k else k + 1
     return n_trades, n_errors, OK, -1

@@ -97,19 +97,17 @@ def run_arrays(market: Market, table: SignalTable, interval: str | int, cfg: Ker
     if len(market.bad):
         raise KernelUnsupported("candles that failed the exchange checks (per tick they fail the ticks touching them)")
     frames = market.frames
-    frame_bar = market.frame_bar()
+    position, floats, strides = table.kernel_columns()
     # The ticks' windows (t − frame_step, t] are disjoint, so each bar is read at most once.
-    capacity = int(np.count_nonzero(table.position)) + 1
+    capacity = int(np.count_nonzero(position)) + 1
     out_i = np.empty((capacity, 8), dtype=np.int64)
     out_f = np.empty((capacity, 4), dtype=np.float64)
     err_i = np.empty((capacity, 3), dtype=np.int64)
     err_f = np.empty(capacity, dtype=np.float64)
     a = market.arrays
     n_trades, n_errors, status, bail_k = nk.run_kernel(
-        frames, frame_bar, interval_ms_,
-        a.timestamp, a.high, a.low, a.close, a.volume, market.tpv,
-        table.position, table.price_open, table.price_take_profit, table.price_stop_loss,
-        table.minute_estimated_time,
+        frames, bars, market.signal_lo, market.frame_step, interval_ms_,
+        a.timestamp, a.high, a.low, a.close, a.volume, position, *floats, strides,
         market.step, cfg.n_avg, cfg.await_ms, cfg.tolerance_steps * market.step,
         now_ms() if now is None else now,
         cfg.slippage_pct, cfg.fee_pct, cfg.min_tp, cfg.min_sl, cfg.max_sl, cfg.max_life,

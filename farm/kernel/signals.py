@@ -61,6 +61,22 @@ class SignalTable:
             return self.note
         return self.note[i]
 
+    def kernel_columns(self) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
+        """The columns as the kernel reads them: contiguous arrays of one dtype each (one
+        compiled signature whatever the strategy returned), a column given as one value passed
+        as that value with stride 0 instead of n copies. Returns (position, (price_open,
+        take_profit, stop_loss, lifetime), strides)."""
+        floats = []
+        strides = np.ones(4, dtype=np.int64)
+        cols = (self.price_open, self.price_take_profit, self.price_stop_loss, self.minute_estimated_time)
+        for k, col in enumerate(cols):
+            if len(col) and col.strides[0] == 0:
+                floats.append(np.array(col[:1], dtype=np.float64))
+                strides[k] = 0
+            else:
+                floats.append(np.ascontiguousarray(col, dtype=np.float64))
+        return np.ascontiguousarray(self.position, dtype=np.int8), tuple(floats), strides
+
     def dto(self, i: int) -> dict[str, Any] | None:
         """Bar `i` as the dict a per-tick `get_signal` would return (None for no signal)."""
         side = int(self.position[i])
@@ -83,6 +99,9 @@ class SignalTable:
 
 
 def _column(raw: Any, name: str, n: int, where: str, *, required: bool) -> np.ndarray | None:
+    """One column as float64 (n,): arrays as they are when already float64 (no copy), a scalar
+    as a read-only zero-stride view (one value, not n copies: a sweep builds a table per
+    variant)."""
     present = name in raw if isinstance(raw, Mapping) else name in raw.columns  # a DataFrame
     value = raw[name] if present else None
     if value is None:
@@ -94,27 +113,46 @@ def _column(raw: Any, name: str, n: int, where: str, *, required: bool) -> np.nd
     except (TypeError, ValueError):
         raise SchemaError(f"{where}: column {name!r} must be numeric") from None
     if arr.ndim == 0:
-        return np.full(n, float(arr))
+        return _broadcast(float(arr), n)
     if arr.shape != (n,):
         raise SchemaError(f"{where}: column {name!r} has shape {arr.shape}, expected ({n},) (one row per candle)")
     return arr
+
+
+def _broadcast(value: float, n: int) -> np.ndarray:
+    return np.broadcast_to(np.float64(value), (n,))
+
+
+def _position(raw: Any, n: int, where: str) -> np.ndarray:
+    """The position column as int8 (n,), checked to hold only +1, −1 and 0. Integer and bool
+    arrays are range-checked with two reductions and kept (bool viewed as int8, no copy)."""
+    present = "position" in raw if isinstance(raw, Mapping) else "position" in raw.columns
+    value = raw["position"] if present else None
+    if isinstance(value, np.ndarray) and value.shape == (n,) and value.dtype.kind in "biu":
+        if value.dtype == np.bool_:
+            return value.view(np.int8)
+        if n == 0 or (int(value.min()) >= -1 and int(value.max()) <= 1):
+            return value if value.dtype == np.int8 else value.astype(np.int8)
+    position = _column(raw, "position", n, where, required=True)
+    assert position is not None
+    bad = (position != 0) & (position != 1) & (position != -1)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise SchemaError(f"{where}: position must be +1, -1 or 0, got {position[k]!r} at bar {k}")
+    return position.astype(np.int8)
 
 
 def to_table(raw: Any, candles: Candles, where: str = "signals") -> SignalTable:
     """Check what a vectorised strategy returned and turn it into a `SignalTable`.
 
     Shape problems are errors of the strategy's code, raised at once (not per bar): a column
-    of the wrong length would otherwise silently shift every signal in time."""
+    of the wrong length would otherwise silently shift every signal in time. Columns are not
+    copied when they already have the table's dtype, and scalars stay one value."""
     n = len(candles)
     if not isinstance(raw, Mapping) and not hasattr(raw, "columns"):
         raise SchemaError(f"{where}: must return a dict of arrays or a DataFrame, got {type(raw).__name__}")
-    cols = {name: _column(raw, name, n, where, required=name in REQUIRED_COLUMNS) for name in SIGNAL_COLUMNS}
-    position = cols["position"]
-    assert position is not None
-    bad = (position != 0) & (position != 1) & (position != -1)
-    if bad.any():
-        k = int(np.argmax(bad))
-        raise SchemaError(f"{where}: position must be +1, -1 or 0, got {position[k]!r} at bar {k}")
+    position = _position(raw, n, where)
+    cols = {name: _column(raw, name, n, where, required=name in REQUIRED_COLUMNS) for name in SIGNAL_COLUMNS[1:]}
     price_open = cols["price_open"]
     note: Any = raw.get("note") if isinstance(raw, Mapping) else (raw["note"] if "note" in raw.columns else None)
     if note is not None and not isinstance(note, str):
@@ -123,8 +161,8 @@ def to_table(raw: Any, candles: Candles, where: str = "signals") -> SignalTable:
             raise SchemaError(f"{where}: column 'note' has shape {note.shape}, expected ({n},) or one string")
     return SignalTable(
         timestamp=candles.timestamp,
-        position=position.astype(np.int8),
-        price_open=np.full(n, np.nan) if price_open is None else price_open,
+        position=position,
+        price_open=_broadcast(np.nan, n) if price_open is None else price_open,
         price_take_profit=cols["price_take_profit"],  # type: ignore[arg-type]
         price_stop_loss=cols["price_stop_loss"],  # type: ignore[arg-type]
         minute_estimated_time=cols["minute_estimated_time"],  # type: ignore[arg-type]
@@ -136,35 +174,31 @@ def compute_table(fn: Callable[..., Any], candles: Candles, params: Mapping[str,
     return to_table(fn(candles, **params), candles, where)
 
 
-def bars_for_ticks(bar_open: np.ndarray, step: int, frames: np.ndarray, frame_step: int) -> np.ndarray:
-    """For each frame tick `t`, the newest bar that closed in `(t − frame_step, t]` (−1 if none):
-    the bar whose row a generation attempt at `t` reads."""
-    from farm.kernel.numba_kernel import frame_bars
-
-    return frame_bars(bar_open, step, frames, frame_step)
-
-
-def typical_volume(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> np.ndarray:
-    """Σ typical·volume terms, the same expression as the engine's series (bit for bit)."""
-    return (high + low + close) / 3 * volume
-
-
-def average_prices(candles: Candles, n: int | None = None, step: int | None = None) -> np.ndarray:
+def average_prices(candles: Candles, n: int | None = None, step: int | None = None, *,
+                   where: np.ndarray | None = None) -> np.ndarray:
     """The "current price" (SPEC §3.4 with D1) at the close of every bar: the VWAP of the base
     candles with open times in `(open(i) − n·step, open(i)]`, summed left to right exactly as
     `farm.get_average_price` does, so a vectorised strategy can set TP/SL from the very price a
-    per-tick strategy would read. `candles` must be base candles; n defaults to the config."""
+    per-tick strategy would read. `candles` must be base candles; n defaults to the config.
+
+    `where` (a per-bar mask, e.g. the position column): prices only on those bars, NaN on the
+    others — what a strategy that signals on few bars needs, at a fraction of the cost."""
     from farm.config import get_config
     from farm.intervals import interval_ms
-    from farm.kernel.indicators import vwap_at_close
+    from farm.kernel.indicators import vwap_at_close, vwap_where
 
     cfg = get_config()
     n = int(cfg.avg_price_candles_count) if n is None else n
     step = interval_ms(cfg.base_interval) if step is None else step
+    cols = (candles.timestamp, candles.high, candles.low, candles.close, candles.volume)
+    if where is not None:
+        mask = np.asarray(where)
+        if mask.shape != (len(candles),):
+            raise SchemaError(f"average_prices: where has shape {mask.shape}, expected ({len(candles)},)")
+        return vwap_where(*cols, mask.view(np.int8) if mask.dtype == np.bool_ else mask, n, step)
     # Every variant of a sweep asks for the same prices: keep the last answer. The key holds the
     # five column arrays themselves (so their addresses cannot be reused while cached); candles
     # are read-only, so the same arrays mean the same prices.
-    cols = (candles.timestamp, candles.high, candles.low, candles.close, candles.volume)
     key = (n, step, len(cols[0]), *(c.__array_interface__["data"][0] for c in cols))
     if _last_prices and _last_prices[0] == key:
         return _last_prices[2]
@@ -199,8 +233,6 @@ __all__ = [
     "SignalTable",
     "as_get_signal",
     "average_prices",
-    "bars_for_ticks",
     "compute_table",
     "to_table",
-    "typical_volume",
 ]
