@@ -257,7 +257,7 @@ def _replay(key: tuple[str, str], exchange_name: str, run: KernelRun, handle: _K
                 if handle.stopped:
                     break
                 _publish(err)
-        # Progress and performance listeners send a run per tick (kernel_blockers): nothing to emit.
+        # Progress and performance listeners want an event per frame: they block the kernel, so none here.
         _Perf(key[0], key[1], exchange_name).record("backtest_total", time.perf_counter() - started)
         _status[key] = "fulfilled"
     except BaseException:

@@ -298,3 +298,15 @@ def test_task_results_name_the_path_per_strategy():
         code_version=strategy_code_version(("sma",)),
     )).model_dump_json(exclude={"outcomes": {0: {"path", "path_reason"}}}))
     assert old.outcomes[0].path is None
+
+
+def test_background_runs_on_the_kernel_too():
+    synthetic(0.0, days=1)
+    farm.add_strategy("sma", "1m", sma.get_signal, signals=sma.vectorised_signals, params=sma.PARAMS)
+    done: list[str] = []
+    farm.listen_done_backtest(lambda e: done.append(e.strategy_name))
+    cancel = farm.Backtest.background(SYMBOL, strategy_name="sma", exchange_name="x", frame_name="f")
+    cancel.thread.join(60)
+    assert done == ["sma"]
+    assert farm.Backtest.list()[0]["status"] == "fulfilled" and farm.Backtest.list()[0]["path"] == "kernel"
+    assert farm.Backtest.get_data(SYMBOL, "sma").total_signals > 0
