@@ -4,7 +4,9 @@ Flower ignores custom task states (`update_state`) but lists custom events, so p
 out as `task-progress` events carrying `progress` (0..1 over the whole task), `symbol`,
 `strategy`, and for a variant block `jobs_done` / `jobs_total`, at most one per `min_interval`
 seconds, for the strategies of this task only. A block's progress counts jobs: the jobs it has
-finished plus the running job's fraction, over its job count. Sending never fails the task.
+finished plus the running job's fraction, over its job count. Per-frame progress is listened to
+only for strategies without a vectorised form, so a listener never keeps a strategy off the
+compiled kernel. Sending never fails the task.
 """
 
 from __future__ import annotations
@@ -76,10 +78,23 @@ class ProgressForwarder:
         # The interval starts now: a task shorter than min_interval sends no progress event at all
         # (a publish per short task would cost more than the task's own bookkeeping).
         self._last = self.clock()
-        self._unsubscribe = farm.listen_backtest_progress(self)
+        if not any(_has_vectorised_form(name) for name in self.strategies):
+            self._unsubscribe = farm.listen_backtest_progress(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+
+
+def _has_vectorised_form(name: str) -> bool:
+    """A per-frame progress listener is per-tick Python: it would keep a strategy that has a
+    vectorised form off the compiled kernel. Such tasks report progress per finished job only
+    (a kernel run takes milliseconds); the others get per-frame progress as well."""
+    from farm import registry
+
+    try:
+        return registry.get_strategy(name).signals is not None
+    except Exception:  # noqa: BLE001 - an unknown name fails the job itself, with its own message
+        return False

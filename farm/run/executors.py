@@ -68,7 +68,7 @@ class LocalExecutor:
         progress = SweepProgress(sweep_id=sweep_id, total=len(jobs) + skipped, done=skipped, failed=0,
                                  skipped=skipped)
         if on_progress:
-            on_progress(progress)
+            on_progress(progress.model_copy())
         if not jobs:
             return
         counted: set[str] = set()
@@ -124,7 +124,7 @@ class LocalExecutor:
         else:
             progress.failed += 1
         if on_progress:
-            on_progress(progress)
+            on_progress(progress.model_copy())
 
     def submit(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store) -> None:
         raise FarmError("detach needs the celery executor: a local pool ends with this process")

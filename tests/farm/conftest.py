@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from farm.persist import open_store
 from tests.conftest import REDIS_HOST, REDIS_PORT
 from tests.farm.names import HELPERS
 
@@ -77,9 +78,15 @@ def _reconfigure() -> None:
 @pytest.fixture(scope="module")
 def celery_app(farm_env):
     """The farm's app (`workers.app:app`), configured for the test broker."""
-    from workers.app import app, configure
+    from kombu import pools
+
+    from workers.app import _drop_pooled_connections, app, configure
 
     configure(app)
+    # A previous module's in-process worker closed the broker connection pools when it stopped
+    # (the app's own and kombu's process-wide ones the producers come from): start afresh.
+    pools.reset()
+    _drop_pooled_connections(app)
     assert app.conf.broker_url == BROKER_URL
     import workers.tasks  # noqa: F401 - registers farm.run_job
 
@@ -109,10 +116,13 @@ def use_queue(celery_app) -> Iterator[Callable[[str], None]]:
 
 
 @pytest.fixture
-def registered(farm_env) -> None:
-    """The helpers' exchange, frame, strategies and walkers (again after the autouse clear)."""
+def registered(farm_env, monkeypatch) -> None:
+    """The helpers' exchange, frame, strategies and walkers (again after the autouse clear), and
+    FARM_IMPORTS naming them again (the autouse isolation unsets it): the in-process worker then
+    accepts their jobs whichever test module imported the helpers first."""
     from tests.farm import helpers
 
+    monkeypatch.setenv("FARM_IMPORTS", farm_env["FARM_IMPORTS"])
     helpers.register()
 
 
@@ -176,3 +186,51 @@ def fresh_queue(broker_redis) -> Iterator[str]:
     name = f"farm-test-{uuid.uuid4().hex[:8]}"
     yield name
     broker_redis.delete(name)
+
+
+REPORT_SUFFIXES = (".md", ".html", ".json")
+
+
+def store_at(path: Path):
+    return open_store(f"file://{path}")
+
+
+def report_bytes(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.suffix in REPORT_SUFFIXES}
+
+
+TASK_NAMES = ("farm.run_job", "farm.run_block")
+
+
+class TaskCounter:
+    """Farm task executions (a job or a block) seen by the in-process worker and publications by
+    this process, by task id."""
+
+    def __init__(self):
+        from celery import signals
+
+        self.run: list[str] = []
+        self.published: list[str] = []
+        self._signals = signals
+        signals.task_prerun.connect(self._on_run, weak=False)
+        signals.before_task_publish.connect(self._on_publish, weak=False)
+
+    def _on_run(self, sender=None, task_id=None, **_):
+        if getattr(sender, "name", None) in TASK_NAMES:
+            self.run.append(task_id)
+
+    def _on_publish(self, sender=None, headers=None, **_):
+        if sender in TASK_NAMES:
+            self.published.append((headers or {}).get("id"))
+
+    def close(self):
+        self._signals.task_prerun.disconnect(self._on_run)
+        self._signals.before_task_publish.disconnect(self._on_publish)
+
+
+@pytest.fixture
+def counter():
+    c = TaskCounter()
+    yield c
+    c.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 import farm
 from farm import registry
 from farm.data.sample import sample_source
-from tests.farm.names import BOOM_SYMBOL, EXCHANGE, FRAME, SLOW_MARKER_ENV, SMA_A, SMA_B
+from tests.farm.names import BOOM_SYMBOL, EXCHANGE, FRAME, RISK, SLOW_MARKER_ENV, SMA_A, SMA_B
 
 
 def sma(symbol: str, when: datetime, *, fast: int = 5, slow: int = 20) -> dict | None:
@@ -53,6 +53,13 @@ def sleepy(symbol: str, when: datetime) -> dict | None:
     return None
 
 
+def napper(symbol: str, when: datetime, *, nap: int = 0, fast: int = 5, slow: int = 20) -> dict | None:
+    """`sma`, except that the variants with nap=1 block as `sleepy` does (the middle of a block)."""
+    if nap:
+        sleepy(symbol, when)
+    return sma(symbol, when, fast=fast, slow=slow)
+
+
 def slowish(symbol: str, when: datetime) -> dict | None:
     """Never trades; about 2 s per backtest (576 bars) (progress events to watch)."""
     time.sleep(0.0035)
@@ -75,6 +82,16 @@ def register() -> None:
     farm.add_walker("tf-boom", EXCHANGE, FRAME, [SMA_A, SMA_B, "tf_boom"])
     farm.add_walker("tf-slow", EXCHANGE, FRAME, ["tf_sleepy", SMA_A])
     farm.add_walker("tf-progress", EXCHANGE, FRAME, ["tf_slowish"])
+    # Variant blocks: a grid of one strategy, another strategy, and a risk group (one job).
+    farm.add_strategy("tf_napper", "5m", napper, params={"nap": 0, "fast": 5, "slow": 20})
+    farm.add_risk(RISK, [farm.max_concurrent_positions(1)])
+    farm.add_strategy("tf_risky", "5m", sma, risk_name=RISK, params={"fast": 5, "slow": 20})
+    farm.add_walker("tf-grid", EXCHANGE, FRAME, [
+        *farm.grid("tf_sma", fast=[3, 5, 8, 13], slow=[20, 30]), "tf_boom", *farm.grid("tf_risky", fast=[5, 8]),
+    ])
+    farm.add_walker("tf-slow-block", EXCHANGE, FRAME, [
+        farm.variant("tf_napper", nap=0), farm.variant("tf_napper", nap=1), farm.variant("tf_napper", fast=8),
+    ])
 
 
 register()

@@ -17,23 +17,11 @@ import pytest
 from farm.config import get_settings
 from farm.errors import FarmError
 from farm.persist import keys as K
-from farm.persist import open_store
 from farm.run.blocks import JobBlock
 from farm.run.execute import TransientJobError
 from farm.run.sweep import plan_sweep, sweep
-from tests.farm.conftest import BROKER_URL, INPROC_QUEUE, wait_for
+from tests.farm.conftest import BROKER_URL, INPROC_QUEUE, REPORT_SUFFIXES, report_bytes, store_at, wait_for
 from tests.farm.names import BOOM_SYMBOL, HELPERS, SLOW_MARKER_ENV, SMA_A, SMA_B, SYMBOLS
-
-REPORT_SUFFIXES = (".md", ".html", ".json")
-
-
-def store_at(path: Path):
-    return open_store(f"file://{path}")
-
-
-def report_bytes(out: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and p.suffix in REPORT_SUFFIXES}
 
 
 def stats_of(result, symbol: str, strategy: str):
@@ -45,42 +33,6 @@ def numbers(stats) -> tuple:
     """Statistics without the strategy names inside the signal rows."""
     return (stats.model_dump(exclude={"signal_list"}),
             [(s.signal.position, s.pnl.pnl_percentage, s.close_reason) for s in stats.signal_list])
-
-
-TASK_NAMES = ("farm.run_job", "farm.run_block")
-
-
-class TaskCounter:
-    """Farm task executions (a job or a block) seen by the in-process worker and publications by
-    this process, by task id."""
-
-    def __init__(self):
-        from celery import signals
-
-        self.run: list[str] = []
-        self.published: list[str] = []
-        self._signals = signals
-        signals.task_prerun.connect(self._on_run, weak=False)
-        signals.before_task_publish.connect(self._on_publish, weak=False)
-
-    def _on_run(self, sender=None, task_id=None, **_):
-        if getattr(sender, "name", None) in TASK_NAMES:
-            self.run.append(task_id)
-
-    def _on_publish(self, sender=None, headers=None, **_):
-        if sender in TASK_NAMES:
-            self.published.append((headers or {}).get("id"))
-
-    def close(self):
-        self._signals.task_prerun.disconnect(self._on_run)
-        self._signals.before_task_publish.disconnect(self._on_publish)
-
-
-@pytest.fixture
-def counter():
-    c = TaskCounter()
-    yield c
-    c.close()
 
 
 # ---- a. the same sweep on Celery and on the local pool --------------------------------------
@@ -337,33 +289,53 @@ def test_module_failing_to_import_on_the_worker(worker_processes, registered, tm
     assert "FARM_IMPORTS: module 'tests.farm.broken' failed to import" in worker.log()
 
 
-@pytest.mark.parametrize(("how", "visibility_timeout", "redrive_after"), [
-    ("broker redelivery after the visibility timeout", 5, 0),
-    ("coordinator re-drive", 3600, 3),
+@pytest.mark.parametrize(("how", "visibility_timeout", "redrive_after", "walker"), [
+    ("broker redelivery after the visibility timeout", 5, 0, "tf-slow"),
+    ("coordinator re-drive", 3600, 3, "tf-slow"),
+    ("a block: broker redelivery", 5, 0, "tf-slow-block"),
+    ("a block: coordinator re-drive", 3600, 3, "tf-slow-block"),
 ])
-def test_sigkilled_worker_task_is_stored_exactly_once(how, visibility_timeout, redrive_after, worker_processes,
-                                                      registered, tmp_path, fresh_queue, use_queue, monkeypatch,
-                                                      counter):
+def test_sigkilled_worker_task_is_stored_exactly_once(how, visibility_timeout, redrive_after, walker,
+                                                      worker_processes, registered, tmp_path, fresh_queue, use_queue,
+                                                      monkeypatch, counter):
+    """The worker dies while a task runs. In "tf-slow" the task is one job; in "tf-slow-block"
+    it is a block of three tf_napper variants killed in its second job, after its first one was
+    stored: the rerun of the block skips that one (its record is not even rewritten)."""
+    from workers.executor import CeleryExecutor
+
+    blocked = walker == "tf-slow-block"
     marker = tmp_path / "slow.marker"
     marker.touch()
     monkeypatch.setenv(SLOW_MARKER_ENV, str(marker))
     monkeypatch.setenv("FARM_REDRIVE_AFTER", str(redrive_after))
+    monkeypatch.setenv("FARM_BLOCK_MIN_TASKS", "1")
     use_queue(fresh_queue)
     worker_env = {"FARM_VISIBILITY_TIMEOUT": str(visibility_timeout)}
     store = store_at(tmp_path / "store")
-    jobs = plan_sweep("tf-slow", SYMBOLS[:2]).jobs
-    assert jobs[0].strategies == ("tf_sleepy",)  # the first task queued blocks while the marker exists
+    jobs = plan_sweep(walker, SYMBOLS[:2]).jobs
+    tasks = CeleryExecutor().blocks(jobs)
+    killed = tasks[0]  # the first task queued blocks while the marker exists
+    if blocked:
+        assert len(tasks) == 2 and [len(t.jobs) for t in tasks] == [3, 3]
+        done_before, sleeper = killed.jobs[0], killed.jobs[1]
+        assert sleeper.strategies == ("tf_napper(nap=1)",)
+    else:
+        done_before, sleeper = None, killed.jobs[0]
+        assert sleeper.strategies == ("tf_sleepy",)
 
     first = worker_processes("doomed", fresh_queue, **worker_env)
     done: dict[str, object] = {}
     started = time.monotonic()
     thread = threading.Thread(target=lambda: done.update(result=sweep(
-        "tf-slow", SYMBOLS[:2], executor="celery", store=store, out=tmp_path / "out")), daemon=True)
+        walker, SYMBOLS[:2], executor="celery", store=store, out=tmp_path / "out")), daemon=True)
     thread.start()
     wait_for(lambda: Path(f"{marker}.started").exists(), 30,
              lambda: f"the slow task never started on the first worker; its log:\n{first.log()}")
     first.kill()
-    assert not store.exists(K.result(jobs[0].key))
+    assert not store.exists(K.result(sleeper.key))
+    if done_before is not None:
+        assert store.exists(K.result(done_before.key)), "the block's first job was not stored before the kill"
+        inode = (tmp_path / "store" / K.result(done_before.key)).stat().st_ino
     marker.unlink()  # from now on the slow strategy is fast
     second = worker_processes("rescuer", fresh_queue, **worker_env)
     thread.join(45)
@@ -373,15 +345,19 @@ def test_sigkilled_worker_task_is_stored_exactly_once(how, visibility_timeout, r
 
     result = done["result"]
     assert result.failures == [], result.failures
-    assert f"farm.run_job[{jobs[0].key}]" in second.log(), "the killed task never reached the second worker"
+    task_name = "farm.run_block" if blocked else "farm.run_job"
+    assert f"{task_name}[{killed.key}]" in second.log(), "the killed task never reached the second worker"
     if redrive_after:
-        assert jobs[0].key in counter.published[len(jobs):], "the coordinator never re-queued the killed task"
+        assert killed.key in counter.published[len(tasks):], "the coordinator never re-queued the killed task"
     else:
-        assert sorted(counter.published) == sorted(j.key for j in jobs), "queued once: the broker redelivered"
+        assert sorted(counter.published) == sorted(t.key for t in tasks), "queued once: the broker redelivered"
     stored = sorted(store.list("results/"))
     assert stored == sorted(K.result(job.key) for job in jobs), f"{how}: one result per job expected"
     assert list(store.list("failures/")) == []
-    local = sweep("tf-slow", SYMBOLS[:2], executor="local", store=store_at(tmp_path / "local"))
+    if done_before is not None:
+        assert (tmp_path / "store" / K.result(done_before.key)).stat().st_ino == inode, \
+            "the redelivered block ran its stored job again"
+    local = sweep(walker, SYMBOLS[:2], executor="local", store=store_at(tmp_path / "local"))
     assert result.walker_results == local.walker_results
     assert elapsed < 45
 
