@@ -19,13 +19,13 @@ EXAMPLES = ("strategies.sma_cross", "strategies.mean_reversion", "strategies.bre
 
 
 def register_once(name: str, interval: str, get_signal: Callable[..., Any], params: dict[str, Any],
-                  note: str) -> StrategySchema:
+                  note: str, signals: Callable[..., Any] | None = None) -> StrategySchema:
     """Register a strategy unless it already is (modules are imported once, registries can be
-    cleared and refilled, e.g. between tests)."""
+    cleared and refilled, e.g. between tests); `signals` is its vectorised form, if any."""
     for schema in farm.list_strategies():
         if schema.strategy_name == name:
             return schema
-    return farm.add_strategy(name, interval, get_signal, params=params, note=note)
+    return farm.add_strategy(name, interval, get_signal, params=params, note=note, signals=signals)
 
 
 def register_all() -> list[str]:

@@ -3,11 +3,17 @@ the price to come back to the broken level (a limit order) and trade the breakou
 
 A long is scheduled at the old channel high (it activates when the price dips back to it); a
 short at the old channel low. A retest that never comes is cancelled after the await window.
+
+Both forms: `get_signal` per tick, `vectorised_signals` per bar for the compiled kernel
+(farm.kernel), which gives the same trades.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+import numpy as np
 
 import farm
 from farm.schemas import StrategySchema
@@ -47,8 +53,37 @@ def get_signal(
     }
 
 
+def vectorised_signals(
+    candles: farm.Candles, *, channel: int, tp_pct: float, sl_pct: float, lifetime: int
+) -> dict[str, Any]:
+    """The same strategy per bar: the breakout of the `channel` candles before each bar
+    (`channel_breakout`), kept where the VWAP a per-tick run would read is still on the
+    breakout side, a limit entry at the broken level. Needs numba (the `fast` extra)."""
+    from farm.intervals import interval_ms
+    from farm.kernel.indicators import channel_breakout
+    from farm.kernel.signals import average_prices
+
+    step = interval_ms(farm.get_config().base_interval)
+    close = candles.close
+    side, entry = channel_breakout(candles.high, candles.low, close, candles.timestamp, step, channel)
+    price = average_prices(candles, step=step, where=side)
+    side[~((price - entry) * side > 0)] = 0  # the market already back at the level: no order
+    note = np.empty(len(candles), dtype=object)
+    for i in np.flatnonzero(side).tolist():
+        note[i] = (f"close {float(close[i]):.8g} broke the {channel}-candle {'high' if side[i] > 0 else 'low'} "
+                   f"{float(entry[i]):.8g}")
+    return {
+        "position": side,
+        "price_open": entry,
+        "price_take_profit": entry * (1 + side * tp_pct / 100),
+        "price_stop_loss": entry * (1 - side * sl_pct / 100),
+        "minute_estimated_time": lifetime,
+        "note": note,
+    }
+
+
 def register() -> StrategySchema:
-    return register_once(NAME, "5m", get_signal, PARAMS, note=__doc__.splitlines()[0])
+    return register_once(NAME, "5m", get_signal, PARAMS, note=__doc__.splitlines()[0], signals=vectorised_signals)
 
 
 register()

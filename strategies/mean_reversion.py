@@ -2,11 +2,17 @@
 
 Long below the lower band, short above the upper one; the stop sits as far beyond the entry
 as the target is inside it (reward/risk 1), within the engine's distance limits.
+
+Both forms: `get_signal` per tick, `vectorised_signals` per bar for the compiled kernel
+(farm.kernel), which gives the same trades.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+import numpy as np
 
 import farm
 from farm.schemas import StrategySchema
@@ -44,8 +50,35 @@ def get_signal(
     }
 
 
+def vectorised_signals(
+    candles: farm.Candles, *, window: int, width: float, min_move_pct: float, max_move_pct: float, lifetime: int
+) -> dict[str, Any]:
+    """The same strategy per bar: the band test with numpy's own mean/std arithmetic on each
+    bar's window (`band_breach`), the target and stop from the VWAP a per-tick run would read,
+    computed with `get_signal`'s expressions. Needs numba (the `fast` extra)."""
+    from farm.intervals import interval_ms
+    from farm.kernel.indicators import band_breach
+    from farm.kernel.signals import average_prices
+
+    step = interval_ms(farm.get_config().base_interval)
+    close = candles.close
+    side, mean = band_breach(close, candles.timestamp, step, window, width)
+    price = average_prices(candles, step=step, where=side)
+    move = np.minimum(np.maximum(np.abs(mean - price), price * min_move_pct / 100), price * max_move_pct / 100)
+    note = np.empty(len(candles), dtype=object)
+    for i in np.flatnonzero(side).tolist():
+        note[i] = f"close {float(close[i]):.8g} outside the {width}-sigma band around {float(mean[i]):.8g}"
+    return {
+        "position": side,
+        "price_take_profit": price + side * move,
+        "price_stop_loss": price - side * move,
+        "minute_estimated_time": lifetime,
+        "note": note,
+    }
+
+
 def register() -> StrategySchema:
-    return register_once(NAME, "5m", get_signal, PARAMS, note=__doc__.splitlines()[0])
+    return register_once(NAME, "5m", get_signal, PARAMS, note=__doc__.splitlines()[0], signals=vectorised_signals)
 
 
 register()

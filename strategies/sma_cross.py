@@ -74,7 +74,7 @@ def vectorised_signals(
 
 
 def register() -> StrategySchema:
-    return register_once(NAME, "1m", get_signal, PARAMS, note=__doc__.splitlines()[0])
+    return register_once(NAME, "1m", get_signal, PARAMS, note=__doc__.splitlines()[0], signals=vectorised_signals)
 
 
 register()

@@ -162,4 +162,132 @@ def vwap_at_close(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.n
     return out
 
 
-__all__ = ["sma_cross_up", "vwap_at_close", "vwap_where"]
+@nb.njit(cache=True, nogil=True)
+def _block_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """numpy's pairwise summation of up to 128 values: eight interleaved accumulators."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - n % 8:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@nb.njit(cache=True, nogil=True)
+def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """`np.sum(a[lo:lo + n])` bit for bit: numpy's pairwise summation (blocks of up to 128,
+    longer runs split in halves at multiples of eight, the halves' sums added), as its float64
+    add reduction runs it on a contiguous array. The split tree is walked with an explicit
+    stack: numba's cache cannot hold recursive functions."""
+    if n <= 128:
+        return _block_sum(a, lo, n)
+    los = np.empty(64, dtype=np.int64)
+    ns = np.empty(64, dtype=np.int64)
+    state = np.zeros(64, dtype=np.int8)
+    vals = np.empty(64)
+    top = 0
+    nv = 0
+    los[0] = lo
+    ns[0] = n
+    while top >= 0:
+        m = ns[top]
+        if m <= 128:
+            vals[nv] = _block_sum(a, los[top], m)
+            nv += 1
+            top -= 1
+            continue
+        n2 = m // 2
+        n2 -= n2 % 8
+        if state[top] < 2:  # push the left half, then the right one
+            first = state[top] == 0
+            state[top] += 1
+            los[top + 1] = los[top] if first else los[top] + n2
+            ns[top + 1] = n2 if first else m - n2
+            state[top + 1] = 0
+            top += 1
+        else:  # both halves done: their sum replaces them
+            nv -= 1
+            vals[nv - 1] = vals[nv - 1] + vals[nv]
+            top -= 1
+    return vals[0]
+
+
+@nb.njit(cache=True, nogil=True)
+def band_breach(close: np.ndarray, ts: np.ndarray, step: int, window: int, width: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per bar: +1 when the close is more than `width` standard deviations below the mean of
+    the last `window` closes, −1 when above, 0 otherwise or when those `window` candles are
+    not contiguous; and that mean (NaN where 0). Decided as `strategies.mean_reversion.get_signal`
+    decides it: `close.mean()` and `close.std()` with numpy's own summation order."""
+    n = len(close)
+    side = np.zeros(n, dtype=np.int8)
+    mean = np.full(n, np.nan)
+    sq = np.empty(window)
+    span = (window - 1) * step
+    for i in range(window - 1, n):
+        lo = i - window + 1
+        if ts[i] - ts[lo] != span:
+            continue
+        m = _pairwise_sum(close, lo, window) / window
+        for k in range(window):
+            d = close[lo + k] - m
+            sq[k] = d * d
+        band = width * np.sqrt(_pairwise_sum(sq, 0, window) / window)
+        last = close[i]
+        if band <= 0 or abs(last - m) <= band:
+            continue
+        side[i] = 1 if last < m else -1
+        mean[i] = m
+    return side, mean
+
+
+@nb.njit(cache=True, nogil=True)
+def channel_breakout(high: np.ndarray, low: np.ndarray, close: np.ndarray, ts: np.ndarray, step: int,
+                     channel: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per bar: +1 when the close is above the highest high of the `channel` candles before it,
+    −1 when below their lowest low, 0 otherwise or when those channel+1 candles are not
+    contiguous; and the broken level (NaN where 0). Max and min are exact, so this is
+    `strategies.breakout_retest.get_signal`'s decision whatever the order."""
+    n = len(close)
+    side = np.zeros(n, dtype=np.int8)
+    level = np.full(n, np.nan)
+    span = channel * step
+    for i in range(channel, n):
+        lo = i - channel
+        if ts[i] - ts[lo] != span:
+            continue
+        hi_ = high[lo]
+        lo_ = low[lo]
+        for k in range(lo + 1, i):
+            if high[k] > hi_:
+                hi_ = high[k]
+            if low[k] < lo_:
+                lo_ = low[k]
+        last = close[i]
+        if last > hi_:
+            side[i] = 1
+            level[i] = hi_
+        elif last < lo_:
+            side[i] = -1
+            level[i] = lo_
+    return side, level
+
+
+__all__ = ["band_breach", "channel_breakout", "sma_cross_up", "vwap_at_close", "vwap_where"]

@@ -190,13 +190,6 @@ def run_kernel(
     s_tp = col_stride[1]
     s_sl = col_stride[2]
     s_met = col_stride[3]
-    # When no two ticks are closer than the strategy interval the throttle never holds a tick
-    # back, so every tick is an attempt and ticks that read no signal can be skipped in a jump.
-    every_tick = True
-    for q in range(1, nf):
-        if frames[q] - frames[q - 1] < interval_ms:
-            every_tick = False
-            break
     n_trades = 0
     n_errors = 0
     k = 0
@@ -215,18 +208,20 @@ def run_kernel(
         while j + 1 < nbars and bar_open[j + 1] + step <= t:
             j += 1
         if j < 0 or bar_open[j] + step <= t - frame_step or position[j] == 0:
-            if every_tick:
-                # No signal until bar q: jump to the first tick that can read it.
-                q = j + 1
-                while q < nbars and position[q] == 0:
-                    q += 1
-                if q >= nbars:
-                    break
-                nxt = _seek(frames, bar_open[q] + step, k + 1, False)
-                if nxt > k + 1:
-                    k = nxt
-                    j = q - 1
-                    continue
+            # No signal until bar q: the ticks before the first one that can read it yield
+            # nothing, so jump there — when that tick is an attempt whatever came before it
+            # (at least the strategy interval after the tick before it), which is what the
+            # throttle would have made of it step by step.
+            q = j + 1
+            while q < nbars and position[q] == 0:
+                q += 1
+            if q >= nbars:
+                break
+            nxt = _seek(frames, bar_open[q] + step, k + 1, False)
+            if nxt > k + 1 and (nxt == nf or frames[nxt] - frames[nxt - 1] >= interval_ms):
+                k = nxt
+                j = q - 1
+                continue
             k += 1
             continue
         b = j
