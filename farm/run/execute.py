@@ -132,13 +132,14 @@ def execute_and_store(job: BacktestJob, store: Store, *, allowed_imports: Sequen
         result = _failure(job, exc)
     except Exception as exc:  # noqa: BLE001 - recorded, never lost
         result = _failure(job, exc)
+    key = result.key  # the job's key, hashed once (it costs a JSON dump of the job)
     if isinstance(result, TaskResult):
-        store.write(K.result(job.key), result.model_dump_json().encode())
-        store.delete(K.failure(job.key))
+        store.write(K.result(key), result.model_dump_json().encode())
+        store.delete(K.failure(key))
     else:
-        store.write(K.failure(job.key), result.model_dump_json().encode())
+        store.write(K.failure(key), result.model_dump_json().encode())
     if sweep_id is not None:
-        status.mark(sweep_id, job.key, ok=isinstance(result, TaskResult))
+        status.mark(sweep_id, key, ok=isinstance(result, TaskResult))
     return result
 
 
@@ -155,16 +156,17 @@ def execute_block_and_store(jobs: Sequence[BacktestJob], store: Store, *,
     "ok" | "failed") per job, in order; `on_job(key, status)` is called as each one ends."""
     statuses: list[tuple[str, str]] = []
     for job in jobs:
-        if store.exists(K.result(job.key)):
+        key = job.key
+        if store.exists(K.result(key)):
             if sweep_id is not None:  # the run that stored it may have died before marking it
-                status.mark(sweep_id, job.key, ok=True)
+                status.mark(sweep_id, key, ok=True)
             outcome = "ok"
         else:
             outcome = execute_and_store(job, store, allowed_imports=allowed_imports,
                                         raise_transient=raise_transient, sweep_id=sweep_id).status
-        statuses.append((job.key, outcome))
+        statuses.append((key, outcome))
         if on_job is not None:
-            on_job(job.key, outcome)
+            on_job(key, outcome)
     return statuses
 
 
