@@ -61,13 +61,13 @@ def vectorised_signals(
                 "minute_estimated_time": lifetime}
     step = interval_ms(farm.get_config().base_interval)
     cross = sma_cross_up(candles.close, candles.timestamp, step, fast, slow)  # int8: 1 on a cross
-    price = average_prices(candles, step=step, where=cross)  # read where it signals, as get_signal does
-    stop_loss = price * (1 - sl_pct / 100)
-    price *= 1 + tp_pct / 100  # the take-profit, in place: one array less to allocate
+    # Prices for the crossing bars only (as get_signal reads one only then): columns given one
+    # value per signal, so nothing is computed or allocated for the other bars.
+    price = average_prices(candles, step=step, at=cross)
     return {
         "position": cross,
-        "price_take_profit": price,
-        "price_stop_loss": stop_loss,
+        "price_take_profit": price * (1 + tp_pct / 100),
+        "price_stop_loss": price * (1 - sl_pct / 100),
         "minute_estimated_time": lifetime,
         "note": f"SMA{fast} crossed above SMA{slow}",
     }

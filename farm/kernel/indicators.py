@@ -67,32 +67,27 @@ def sma_cross_up(close: np.ndarray, ts: np.ndarray, step: int, fast: int, slow: 
     span = slow * step
     pmax = 0.0
     for k in range(slow):
-        a = abs(close[k])
-        if a > pmax:
-            pmax = a
-    f_sum = 0.0  # Σ close[i−fast+1 … i]
-    s_sum = 0.0  # Σ close[i−slow+1 … i]
-    d_prev = 0.0
-    since = _REFRESH
-    for i in range(slow - 1, n):
-        a = abs(close[i])
-        if a > pmax:
-            pmax = a
-        if since >= _REFRESH:
-            f_sum = _window_sum(close, i - fast + 1, i + 1)
-            s_sum = _window_sum(close, i - slow + 1, i + 1)
-            since = 0
-        else:
-            f_sum += close[i] - close[i - fast]
-            s_sum += close[i] - close[i - slow]
-            since += 1
-        d_now = f_sum * inv_f - s_sum * inv_s
-        margin = scale * pmax
-        # Timestamps are read only where a cross is possible: the gap check costs no pass.
-        if d_prev <= margin and d_now >= -margin and i >= slow and ts[i] - ts[i - slow] == span and (
-                (d_prev < -margin and d_now > margin) or _exact_cross(close, i, fast, slow)):
-            out[i] = 1
-        d_prev = d_now
+        pmax = max(pmax, abs(close[k]))
+    # Bar slow − 1, the first with a whole slow window: only the "before" of bar slow.
+    d_prev = _window_sum(close, slow - fast, slow) * inv_f - _window_sum(close, 0, slow) * inv_s
+    # Blocks of _REFRESH bars: the rolling sums start each block afresh (bounding their drift)
+    # and the inner loop has no bookkeeping branch.
+    for b0 in range(slow, n, _REFRESH):
+        b1 = min(b0 + _REFRESH, n)
+        f_sum = _window_sum(close, b0 - fast, b0)  # the windows ending at bar b0 − 1
+        s_sum = _window_sum(close, b0 - slow, b0)
+        for i in range(b0, b1):
+            c = close[i]
+            pmax = max(pmax, abs(c))
+            f_sum += c - close[i - fast]
+            s_sum += c - close[i - slow]
+            d_now = f_sum * inv_f - s_sum * inv_s
+            margin = scale * pmax
+            # Timestamps are read only where a cross is possible: the gap check costs no pass.
+            if d_prev <= margin and d_now >= -margin and ts[i] - ts[i - slow] == span and (
+                    (d_prev < -margin and d_now > margin) or _exact_cross(close, i, fast, slow)):
+                out[i] = 1
+            d_prev = d_now
     return out
 
 
@@ -128,6 +123,47 @@ def vwap_where(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndar
     out = np.empty(m)
     for i in range(m):
         out[i] = _vwap_window(ts, high, low, close, volume, i, n, step) if where[i] != 0 else np.nan
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def next_set(mask: np.ndarray, words: np.ndarray, q: int) -> int:
+    """The first index ≥ q where the int8 `mask` is non-zero (len(mask) if none); `words` is
+    the mask's whole 8-byte words (`mask[: len // 8 * 8].view(uint64)`), so long runs of zeros
+    are passed eight bars per read."""
+    n = len(mask)
+    while q < n and q & 7 and mask[q] == 0:
+        q += 1
+    if q < n and mask[q] != 0:
+        return q
+    w = q >> 3
+    while w < len(words) and words[w] == 0:
+        w += 1
+    q = max(q, w << 3)
+    while q < n and mask[q] == 0:
+        q += 1
+    return q
+
+
+@nb.njit(cache=True, nogil=True)
+def vwap_at(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
+            mask: np.ndarray, n: int, step: int) -> np.ndarray:
+    """`vwap_at_close` of the bars where `mask` is non-zero, one value per such bar in order
+    (a column given per signal)."""
+    m = len(mask)
+    words = mask[: m // 8 * 8].view(np.uint64)
+    k = 0
+    i = next_set(mask, words, 0)
+    while i < m:
+        k += 1
+        i = next_set(mask, words, i + 1)
+    out = np.empty(k)
+    k = 0
+    i = next_set(mask, words, 0)
+    while i < m:
+        out[k] = _vwap_window(ts, high, low, close, volume, i, n, step)
+        k += 1
+        i = next_set(mask, words, i + 1)
     return out
 
 
@@ -290,4 +326,4 @@ def channel_breakout(high: np.ndarray, low: np.ndarray, close: np.ndarray, ts: n
     return side, level
 
 
-__all__ = ["band_breach", "channel_breakout", "sma_cross_up", "vwap_at_close", "vwap_where"]
+__all__ = ["band_breach", "channel_breakout", "next_set", "sma_cross_up", "vwap_at", "vwap_at_close", "vwap_where"]

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from farm.kernel.indicators import next_set
+
 MINUTE_MS = 60_000
 
 TAKE_PROFIT = 0
@@ -164,11 +166,19 @@ def valid(
 
 
 @nb.njit(**_JIT)
+def _row(mode: int, bar: int, rank: int) -> int:
+    """Where bar `bar` (the `rank`-th signal) reads a column of the given mode."""
+    if mode == 0:
+        return 0
+    return bar if mode == 1 else rank
+
+
+@nb.njit(**_JIT)
 def run_kernel(
     frames: np.ndarray, bar_open: np.ndarray, bar_base: int, frame_step: int, interval_ms: int,
     ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, vol: np.ndarray,
     position: np.ndarray, price_open: np.ndarray, take_profit: np.ndarray, stop_loss: np.ndarray,
-    lifetime: np.ndarray, col_stride: np.ndarray,
+    lifetime: np.ndarray, col_mode: np.ndarray,
     step: int, n_avg: int, await_ms: int, tolerance: int, now: int,
     slippage_pct: float, fee_pct: float, min_tp: float, min_sl: float, max_sl: float, max_life: float,
     out_i: np.ndarray, out_f: np.ndarray, err_i: np.ndarray, err_f: np.ndarray,
@@ -176,8 +186,9 @@ def run_kernel(
     """Run one strategy over the frame ticks `frames`. The signal rows belong to the bars with
     open times `bar_open` (candles `bar_base …` of `ts`); tick t reads the newest bar that closed in `(t − frame_step, t]`, if
     any (`farm.kernel.signals`), found by a pointer walked alongside the ticks (both sorted).
-    `col_stride` holds 0 or 1 per float column (price_open, take_profit, stop_loss, lifetime):
-    0 for a column given as one value for every bar. Writes one row per trade into `out_i` (int64 columns: tick, bar,
+    `col_mode` says per float column (price_open, take_profit, stop_loss, lifetime) how it is
+    indexed: 0 one value for all bars, 1 per bar, 2 per signal (the rank of the bar among the
+    bars with a position, counted alongside). Writes one row per trade into `out_i` (int64 columns: tick, bar,
     scheduled, pending_at, close_ts, reason, check_start, close_index) and `out_f` (float64:
     price_open, price_close, pnl, current price at creation), one row per rejected signal into
     `err_i` (tick index, bar, scheduled) / `err_f` (current price).
@@ -186,10 +197,12 @@ def run_kernel(
     nf = len(frames)
     nc = len(ts)
     nbars = len(bar_open)
-    s_po = col_stride[0]
-    s_tp = col_stride[1]
-    s_sl = col_stride[2]
-    s_met = col_stride[3]
+    per_signal = False
+    for c in range(4):
+        per_signal = per_signal or col_mode[c] == 2
+    counted = 0  # bars whose positions are counted in `rank`
+    rank = 0
+    words = position[: nbars // 8 * 8].view(np.uint64)
     n_trades = 0
     n_errors = 0
     k = 0
@@ -205,16 +218,14 @@ def run_kernel(
             continue
         has_last = True
         last = t
-        while j + 1 < nbars and bar_open[j + 1] + step <= t:
-            j += 1
+        if j + 1 < nbars and bar_open[j + 1] + step <= t:  # the newest bar closed by t
+            j = _seek(bar_open, t - step, j + 1, True) - 1
         if j < 0 or bar_open[j] + step <= t - frame_step or position[j] == 0:
             # No signal until bar q: the ticks before the first one that can read it yield
             # nothing, so jump there — when that tick is an attempt whatever came before it
             # (at least the strategy interval after the tick before it), which is what the
             # throttle would have made of it step by step.
-            q = j + 1
-            while q < nbars and position[q] == 0:
-                q += 1
+            q = next_set(position, words, j + 1)
             if q >= nbars:
                 break
             nxt = _seek(frames, bar_open[q] + step, k + 1, False)
@@ -233,15 +244,21 @@ def run_kernel(
             continue
         cur = _vwap(high, low, close, vol, i0, i1)
         side = 1 if position[b] > 0 else -1
-        po = price_open[b * s_po]
+        if per_signal:
+            q = next_set(position, words, counted)
+            while q < b:
+                rank += 1
+                q = next_set(position, words, q + 1)
+            counted = b
+        po = price_open[_row(col_mode[0], b, rank)]
         if np.isnan(po):
             po = cur
             scheduled = False
         else:
             scheduled = not ((side > 0 and cur <= po) or (side < 0 and cur >= po))
-        tp = take_profit[b * s_tp]
-        sl = stop_loss[b * s_sl]
-        met = lifetime[b * s_met]
+        tp = take_profit[_row(col_mode[1], b, rank)]
+        sl = stop_loss[_row(col_mode[2], b, rank)]
+        met = lifetime[_row(col_mode[3], b, rank)]
         if n_trades >= len(out_i) or n_errors >= len(err_i):
             return n_trades, n_errors, FULL, k
         if not valid(side, po, tp, sl, met, cur, t, scheduled, min_tp, min_sl, max_sl, max_life):

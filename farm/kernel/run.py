@@ -97,7 +97,7 @@ def run_arrays(market: Market, table: SignalTable, interval: str | int, cfg: Ker
     if len(market.bad):
         raise KernelUnsupported("candles that failed the exchange checks (per tick they fail the ticks touching them)")
     frames = market.frames
-    position, floats, strides = table.kernel_columns()
+    position, floats, modes = table.kernel_columns()
     # The ticks' windows (t − frame_step, t] are disjoint, so each bar is read at most once.
     capacity = int(np.count_nonzero(position)) + 1
     out_i = np.empty((capacity, 8), dtype=np.int64)
@@ -107,7 +107,7 @@ def run_arrays(market: Market, table: SignalTable, interval: str | int, cfg: Ker
     a = market.arrays
     n_trades, n_errors, status, bail_k = nk.run_kernel(
         frames, bars, market.signal_lo, market.frame_step, interval_ms_,
-        a.timestamp, a.high, a.low, a.close, a.volume, position, *floats, strides,
+        a.timestamp, a.high, a.low, a.close, a.volume, position, *floats, modes,
         market.step, cfg.n_avg, cfg.await_ms, cfg.tolerance_steps * market.step,
         now_ms() if now is None else now,
         cfg.slippage_pct, cfg.fee_pct, cfg.min_tp, cfg.min_sl, cfg.max_sl, cfg.max_life,
@@ -136,7 +136,7 @@ def run_sweep(market: Market, fn: Callable[..., Any], variants: Iterable[Mapping
     for params in variants:
         table = compute_table(fn, market.signal_candles, params, "signals")
         market.ensure_horizon(_max_lifetime(table, cfg), cfg)
-        table = _realign(table, market)
+        table = table.realigned(market.arrays.timestamp[market.signal_lo : market.signal_hi])
         out.append(run_arrays(market, table, interval, cfg))
     return out
 

@@ -12,6 +12,12 @@ bar `i` — a dict of arrays (scalars broadcast) or a DataFrame with columns:
 * ``minute_estimated_time``: the lifetime in minutes;
 * ``note``: optional, one string for all bars or one per bar.
 
+A numeric column other than ``position`` may hold one value for all bars (a scalar), one per
+bar, or one per *signal*: as many values as ``position`` has non-zero entries, in bar order
+(where the two coincide, every bar signals, they mean the same). A strategy that signals on a
+few bars then computes and allocates its prices for those bars only; the kernel reads them
+where they are, and per-bar arrays are built only if something asks for them (records).
+
 The engine, not the strategy, keeps time honest: the row of bar `i` can only be acted on at
 the first frame tick `t ≥ open(i) + step` (bar `i` closed, D1), only if bar `i` is then the
 newest closed bar (what a per-tick `get_signal` at `t` would see), and only if that tick is a
@@ -26,7 +32,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,22 +44,70 @@ SIGNAL_COLUMNS = ("position", "price_open", "price_take_profit", "price_stop_los
 REQUIRED_COLUMNS = ("position", "price_take_profit", "price_stop_loss", "minute_estimated_time")
 
 
-@dataclass(frozen=True, eq=False)
+_FLOAT_COLUMNS = ("price_open", "price_take_profit", "price_stop_loss", "minute_estimated_time")
+
+
 class SignalTable:
-    """Per-bar signal rows aligned with the candles the strategy was given (`timestamp`)."""
+    """Per-bar signal rows aligned with the candles the strategy was given (`timestamp`).
+
+    The float columns read as per-bar arrays; a column given per signal is spread over the bars
+    (NaN between) the first time it is read that way, and `kernel_columns` hands it to the
+    kernel as it is."""
+
+    __slots__ = ("timestamp", "position", "note", "_cols", "_bars")
 
     timestamp: np.ndarray
     """Open times of the bars (int64 ms)."""
     position: np.ndarray
     """int8: +1, −1 or 0."""
-    price_open: np.ndarray
-    price_take_profit: np.ndarray
-    price_stop_loss: np.ndarray
-    minute_estimated_time: np.ndarray
-    note: str | np.ndarray | None = None
+    note: str | np.ndarray | None
+
+    def __init__(self, timestamp: np.ndarray, position: np.ndarray, price_open: np.ndarray,
+                 price_take_profit: np.ndarray, price_stop_loss: np.ndarray, minute_estimated_time: np.ndarray,
+                 note: str | np.ndarray | None = None):
+        self.timestamp = timestamp
+        self.position = position
+        self.note = note
+        self._cols = [price_open, price_take_profit, price_stop_loss, minute_estimated_time]
+        self._bars: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.timestamp)
+
+    def _per_bar(self, k: int) -> np.ndarray:
+        col = self._cols[k]
+        if len(col) != len(self.timestamp):  # one value per signal: spread once, then kept
+            full = np.full(len(self.timestamp), np.nan)
+            full[self.signal_bars()] = col
+            self._cols[k] = col = full
+        return col
+
+    @property
+    def price_open(self) -> np.ndarray:
+        return self._per_bar(0)
+
+    @property
+    def price_take_profit(self) -> np.ndarray:
+        return self._per_bar(1)
+
+    @property
+    def price_stop_loss(self) -> np.ndarray:
+        return self._per_bar(2)
+
+    @property
+    def minute_estimated_time(self) -> np.ndarray:
+        return self._per_bar(3)
+
+    def signal_bars(self) -> np.ndarray:
+        """Indices of the bars with a position, in order (what per-signal values belong to)."""
+        if self._bars is None:
+            self._bars = np.flatnonzero(self.position)
+        return self._bars
+
+    def realigned(self, timestamp: np.ndarray) -> SignalTable:
+        """The same rows on another array holding the same open times (after the series grew),
+        columns as they are."""
+        return SignalTable(timestamp, self.position, *self._cols, note=self.note)
 
     def note_at(self, i: int) -> Any:
         if self.note is None or isinstance(self.note, str):
@@ -63,19 +116,20 @@ class SignalTable:
 
     def kernel_columns(self) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
         """The columns as the kernel reads them: contiguous arrays of one dtype each (one
-        compiled signature whatever the strategy returned), a column given as one value passed
-        as that value with stride 0 instead of n copies. Returns (position, (price_open,
-        take_profit, stop_loss, lifetime), strides)."""
+        compiled signature whatever the strategy returned), each with its mode (0: one value
+        for all bars, passed as that value rather than n copies; 1: per bar; 2: per signal).
+        Returns (position, (price_open, take_profit, stop_loss, lifetime), modes)."""
         floats = []
-        strides = np.ones(4, dtype=np.int64)
-        cols = (self.price_open, self.price_take_profit, self.price_stop_loss, self.minute_estimated_time)
-        for k, col in enumerate(cols):
-            if len(col) and col.strides[0] == 0:
+        modes = np.ones(4, dtype=np.int64)
+        n = len(self.timestamp)
+        for k, col in enumerate(self._cols):
+            if len(col) == n and n and col.strides[0] == 0:
                 floats.append(np.array(col[:1], dtype=np.float64))
-                strides[k] = 0
+                modes[k] = 0
             else:
                 floats.append(np.ascontiguousarray(col, dtype=np.float64))
-        return np.ascontiguousarray(self.position, dtype=np.int8), tuple(floats), strides
+                modes[k] = 1 if len(col) == n else 2
+        return np.ascontiguousarray(self.position, dtype=np.int8), tuple(floats), modes
 
     def dto(self, i: int) -> dict[str, Any] | None:
         """Bar `i` as the dict a per-tick `get_signal` would return (None for no signal)."""
@@ -98,10 +152,11 @@ class SignalTable:
         return out
 
 
-def _column(raw: Any, name: str, n: int, where: str, *, required: bool) -> np.ndarray | None:
-    """One column as float64 (n,): arrays as they are when already float64 (no copy), a scalar
-    as a read-only zero-stride view (one value, not n copies: a sweep builds a table per
-    variant)."""
+def _column(raw: Any, name: str, n: int, where: str, *, required: bool, signals: int | None = None
+            ) -> np.ndarray | None:
+    """One column as float64: (n,) or, if `signals` is given, (signals,) — one value per
+    signal; arrays as they are when already float64 (no copy), a scalar as a read-only
+    zero-stride (n,) view (one value, not n copies: a sweep builds a table per variant)."""
     present = name in raw if isinstance(raw, Mapping) else name in raw.columns  # a DataFrame
     value = raw[name] if present else None
     if value is None:
@@ -114,8 +169,11 @@ def _column(raw: Any, name: str, n: int, where: str, *, required: bool) -> np.nd
         raise SchemaError(f"{where}: column {name!r} must be numeric") from None
     if arr.ndim == 0:
         return _broadcast(float(arr), n)
-    if arr.shape != (n,):
-        raise SchemaError(f"{where}: column {name!r} has shape {arr.shape}, expected ({n},) (one row per candle)")
+    if arr.shape != (n,) and (signals is None or arr.shape != (signals,)):
+        per_signal = "" if signals is None else f" or ({signals},) (one value per signal)"
+        raise SchemaError(
+            f"{where}: column {name!r} has shape {arr.shape}, expected ({n},) (one row per candle){per_signal}"
+        )
     return arr
 
 
@@ -152,7 +210,9 @@ def to_table(raw: Any, candles: Candles, where: str = "signals") -> SignalTable:
     if not isinstance(raw, Mapping) and not hasattr(raw, "columns"):
         raise SchemaError(f"{where}: must return a dict of arrays or a DataFrame, got {type(raw).__name__}")
     position = _position(raw, n, where)
-    cols = {name: _column(raw, name, n, where, required=name in REQUIRED_COLUMNS) for name in SIGNAL_COLUMNS[1:]}
+    signals = int(np.count_nonzero(position))
+    cols = {name: _column(raw, name, n, where, required=name in REQUIRED_COLUMNS, signals=signals)
+            for name in _FLOAT_COLUMNS}
     price_open = cols["price_open"]
     note: Any = raw.get("note") if isinstance(raw, Mapping) else (raw["note"] if "note" in raw.columns else None)
     if note is not None and not isinstance(note, str):
@@ -175,27 +235,32 @@ def compute_table(fn: Callable[..., Any], candles: Candles, params: Mapping[str,
 
 
 def average_prices(candles: Candles, n: int | None = None, step: int | None = None, *,
-                   where: np.ndarray | None = None) -> np.ndarray:
+                   where: np.ndarray | None = None, at: np.ndarray | None = None) -> np.ndarray:
     """The "current price" (SPEC §3.4 with D1) at the close of every bar: the VWAP of the base
     candles with open times in `(open(i) − n·step, open(i)]`, summed left to right exactly as
     `farm.get_average_price` does, so a vectorised strategy can set TP/SL from the very price a
     per-tick strategy would read. `candles` must be base candles; n defaults to the config.
 
     `where` (a per-bar mask, e.g. the position column): prices only on those bars, NaN on the
-    others — what a strategy that signals on few bars needs, at a fraction of the cost."""
+    others — what a strategy that signals on few bars needs, at a fraction of the cost. `at`
+    (a per-bar mask, e.g. the position column): one price per bar where it is non-zero, in bar
+    order, for columns given per signal."""
     from farm.config import get_config
     from farm.intervals import interval_ms
-    from farm.kernel.indicators import vwap_at_close, vwap_where
+    from farm.kernel.indicators import vwap_at, vwap_at_close, vwap_where
 
     cfg = get_config()
     n = int(cfg.avg_price_candles_count) if n is None else n
     step = interval_ms(cfg.base_interval) if step is None else step
     cols = (candles.timestamp, candles.high, candles.low, candles.close, candles.volume)
-    if where is not None:
-        mask = np.asarray(where)
+    for name, mask in (("at", at), ("where", where)):
+        if mask is None:
+            continue
+        mask = np.asarray(mask)
         if mask.shape != (len(candles),):
-            raise SchemaError(f"average_prices: where has shape {mask.shape}, expected ({len(candles)},)")
-        return vwap_where(*cols, mask.view(np.int8) if mask.dtype == np.bool_ else mask, n, step)
+            raise SchemaError(f"average_prices: {name} has shape {mask.shape}, expected ({len(candles)},)")
+        mask = mask.view(np.int8) if mask.dtype == np.bool_ else mask
+        return (vwap_at if name == "at" else vwap_where)(*cols, mask, n, step)
     # Every variant of a sweep asks for the same prices: keep the last answer. The key holds the
     # five column arrays themselves (so their addresses cannot be reused while cached); candles
     # are read-only, so the same arrays mean the same prices.
