@@ -162,10 +162,14 @@ def _realign(table: SignalTable, market: Market) -> SignalTable:
 
 
 def kernel_blockers(schema: StrategySchema) -> list[str]:
-    """Why this strategy must run per tick now (empty: the kernel reproduces the run exactly)."""
-    out = []
+    """Why this strategy must run per tick now (empty: the kernel reproduces the run exactly).
+
+    Without a vectorised form that is the only reason given: the rest would depend on who happens
+    to listen in this process (a Celery worker's progress forwarder), and the reason is stored
+    with farm results, which must not differ between executors."""
     if schema.signals is None:
-        out.append("no vectorised form (signals=)")
+        return ["no vectorised form (signals=)"]
+    out = []
     if schema.callbacks:
         out.append(f"strategy callbacks ({', '.join(sorted(schema.callbacks))}) run per tick")
     if schema.risk_names:
