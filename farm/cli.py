@@ -171,6 +171,9 @@ def sweep(
     out: OutOption = Path("dump/sweep"),
     workers: Annotated[int | None, typer.Option("--workers", help="Local pool size (default: CPU count).")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Queue the tasks (celery) and print the sweep id.")] = False,
+    block_size: Annotated[int | None, typer.Option(
+        "--block-size", min=1, help="Most variants of one strategy and symbol per task (default: FARM_BLOCK_SIZE)."
+    )] = None,
 ) -> None:
     """Backtest every strategy of a walker on every symbol; write walker, heat and heatmap reports.
 
@@ -183,7 +186,7 @@ def sweep(
         symbol_list = [s.strip() for s in symbols.split(",") if s.strip()]
         plan_sweep(walker, symbol_list)  # every name checked before anything is drawn or queued
         if detach:
-            sweep_id = run_sweep(walker, symbol_list, executor=executor, detach=True)
+            sweep_id = run_sweep(walker, symbol_list, executor=executor, detach=True, block_size=block_size)
             typer.echo(sweep_id)
             return
         with progress_bar() as bar:
@@ -194,7 +197,7 @@ def sweep(
                            description=f"tasks ({p.failed} failed)" if p.failed else "tasks")
 
             result = run_sweep(walker, symbol_list, executor=executor, out=out, workers=workers,
-                               on_progress=on_progress)
+                               on_progress=on_progress, block_size=block_size)
         _print_sweep(result)
         if result.failures:
             raise typer.Exit(1)

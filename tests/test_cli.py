@@ -84,13 +84,17 @@ def test_sweep_status_and_report_commands(tmp_path):
     (tmp_path / "my_sweep.py").write_text(SWEEP_MODULE)
     env = {"FARM_DATA_DIR": str(tmp_path / ".farm")}
     first = farm_cli("sweep", "--walker", "w", "--symbols", "ETH/BTC,XLM/BTC", "--imports", "my_sweep",
-                     "--out", str(tmp_path / "out"), "--workers", "2", cwd=tmp_path, env_extra=env)
+                     "--out", str(tmp_path / "out"), "--workers", "2", "--block-size", "2", cwd=tmp_path,
+                     env_extra=env)
     assert first.returncode == 0, first.stderr
     assert "4 tasks, 4 run, 0 already stored, 0 failed" in first.stdout
     sweep_id = first.stdout.split()[1].rstrip(":")
     again = farm_cli("sweep", "--walker", "w", "--symbols", "ETH/BTC,XLM/BTC", "--imports", "my_sweep",
                      "--out", str(tmp_path / "out2"), cwd=tmp_path, env_extra=env)
-    assert "4 tasks, 0 run, 4 already stored, 0 failed" in again.stdout
+    assert "4 tasks, 0 run, 4 already stored, 0 failed" in again.stdout  # blocks of 2 or the default: same keys
+    bad = farm_cli("sweep", "--walker", "w", "--symbols", "ETH/BTC", "--imports", "my_sweep", "--block-size", "0",
+                   cwd=tmp_path, env_extra=env)
+    assert bad.returncode == 2 and "--block-size" in bad.stderr
     for name in ("README.md", "summary.json", "heatmap.html"):
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes()
     status = farm_cli("status", sweep_id, cwd=tmp_path, env_extra=env)
