@@ -7,6 +7,7 @@ moment of use, so a change mid-run affects later computations exactly as in the 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -171,7 +172,7 @@ def reset_config() -> None:
 class FarmSettings(BaseSettings):
     """Where the farm's servers and files are; every field optional on the embedded default."""
 
-    model_config = SettingsConfigDict(env_prefix="FARM_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FARM_", extra="ignore", frozen=True)
 
     broker_url: str = "redis://127.0.0.1:6379/0"
     result_backend: str | None = None
@@ -218,6 +219,20 @@ class FarmSettings(BaseSettings):
         return [m.strip() for m in self.imports.split(",") if m.strip()]
 
 
+_settings_cache: tuple[tuple[tuple[str, str], ...], FarmSettings] | None = None
+
+
 def get_settings() -> FarmSettings:
-    """Read the environment afresh: workers and tests change it between calls."""
-    return FarmSettings()
+    """The settings as the environment says now: workers and tests change it between calls.
+
+    Memoized on the FARM_* variables themselves (their only source): building the model costs a
+    few milliseconds, as much as a whole small backtest on the kernel, and a farm task reads it
+    more than once."""
+    global _settings_cache
+    env = tuple(sorted((k.upper(), v) for k, v in os.environ.items() if k[:5].upper() == "FARM_"))
+    cached = _settings_cache
+    if cached is not None and cached[0] == env:
+        return cached[1]
+    settings = FarmSettings()
+    _settings_cache = (env, settings)
+    return settings

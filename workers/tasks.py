@@ -10,6 +10,7 @@ progress events for Flower, and a small JSON summary as the task's return value.
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 from typing import Any
@@ -18,8 +19,8 @@ from celery.utils.log import get_logger
 from pydantic import ValidationError
 
 from farm.config import get_settings
+from farm.persist import Store, open_store
 from farm.persist import keys as K
-from farm.persist import open_store
 from farm.run.blocks import JobBlock
 from farm.run.execute import execute_block_and_store, record_unfinished
 from farm.run.jobs import BacktestJob, job_payload_key
@@ -82,12 +83,29 @@ def run_block(self: Any, jobs: list[dict[str, Any]], store_url: str, sweep_id: s
     return {**summary(self.request.id, "failed" if failed else "ok", sweep_id), "jobs": len(jobs), "failed": failed}
 
 
+_stores: dict[tuple[object, ...], Store] = {}
+
+
+def worker_store(store_url: str) -> Store:
+    """The store a task writes to, one per URL and configuration in this worker process: an S3
+    store is a boto3 client, whose creation costs more than a small task. Keyed on the farm
+    settings and the AWS_* variables too, so a changed environment gets a fresh client."""
+    aws = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+    key = (store_url, get_settings(), aws)
+    store = _stores.get(key)
+    if store is None:
+        if len(_stores) >= 16:
+            _stores.clear()
+        store = _stores[key] = open_store(store_url)
+    return store
+
+
 def _run_block(task: Any, jobs: tuple[BacktestJob, ...], store_url: str, sweep_id: str | None
                ) -> list[tuple[str, str]]:
     """Both tasks: the jobs through `execute_block_and_store`, progress events counting jobs,
     the whole block retried with backoff on a transient error, then each job not stored by any
     attempt recorded as failed."""
-    store = open_store(store_url)
+    store = worker_store(store_url)
     label = JobBlock(jobs).label
 
     def send(type_: str, **fields: Any) -> None:
@@ -123,7 +141,7 @@ def _invalid_job(key: str | None, job: Any, store_url: str, sweep_id: str | None
         return summary(None, "failed", sweep_id)
     record = {"key": key, "job": job, "status": "failed", "error": error, "traceback": str(exc),
               "worker": socket.gethostname()}
-    open_store(store_url).write(K.failure(key), json.dumps(record).encode())
+    worker_store(store_url).write(K.failure(key), json.dumps(record).encode())
     return summary(key, "failed", sweep_id)
 
 

@@ -11,6 +11,7 @@ so a Redis that is down or evicted the record costs nothing but the shortcut.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 
@@ -25,10 +26,17 @@ def _client():  # type: ignore[no-untyped-def]
     url = get_settings().redis_url
     if not url:
         return None
+    base, _ = split_prefix(url)  # the cache's ?prefix= is not a redis-py option
+    return _client_for(base)
+
+
+@functools.lru_cache(maxsize=8)
+def _client_for(url: str):  # type: ignore[no-untyped-def]
+    """One client (one connection pool) per URL and process: a worker marks every task it runs,
+    and a new connection per mark cost more than the mark. redis-py pools reconnect after a fork."""
     import redis
 
-    base, _ = split_prefix(url)  # the cache's ?prefix= is not a redis-py option
-    return redis.Redis.from_url(base, socket_timeout=2, socket_connect_timeout=2)
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def key(sweep_id: str) -> str:
