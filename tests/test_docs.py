@@ -52,6 +52,10 @@ def test_every_readme_example_runs(heading, code, tmp_path, monkeypatch, capsys)
         assert "# Portfolio Heatmap: sma_cross" in out and "| ETH/BTC |" in out and "| XLM/BTC |" in out
     if "Risk profiles" in heading:
         assert out.strip().splitlines()[-1] == "0.1"
+    if "Fast path" in heading:  # the kernel ran, and the per-tick engine gave the very same trades
+        lines = out.strip().splitlines()
+        assert lines[0].endswith("trades on kernel (numba)") and int(lines[0].split()[0]) > 0
+        assert lines[1].startswith("True per-tick")
     if "The farm" in heading:
         assert (tmp_path / "dump" / "my-sweep" / "tasks.parquet").exists()
 
