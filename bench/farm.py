@@ -46,7 +46,7 @@ small = farm.grid("sma_cross", fast=list(range(3, 53)), slow=[60])          # 50
 # (on the kernel a month takes a few ms and the pool's start-up would be all there is to measure).
 from strategies import sma_cross
 farm.add_strategy("sma_cross_per_tick", "1m", sma_cross.get_signal, params=sma_cross.PARAMS)
-heavy = farm.grid("sma_cross_per_tick", fast=list(range(5, 65, 5)), slow=[100])  # 12 variants
+heavy = farm.grid("sma_cross_per_tick", fast=list(range(5, 65, 5)), slow=[100, 150])  # 24 variants
 farm.add_walker("small", "sample", "day", small)
 farm.add_walker("heavy", "sample", "month", heavy)
 SYMBOLS = ["ADA/BTC", "ETH/BTC", "TRX/BTC", "XLM/BTC"]
