@@ -37,7 +37,7 @@ from farm.kernel.market import KernelUnsupported
 from farm.kernel.run import KernelRun, kernel_blockers, run_vectorised
 from farm.models import BacktestProgress, DoneEvent, PerformanceEvent
 from farm.run.background import BackgroundRun
-from farm.run.storage import record_result, storages
+from farm.run.storage import keep_partials, record_result, storages
 
 WARMUP_CANDLES = 1440
 """Base candles loaded before the frame's start with the first bulk load, so a strategy's
@@ -182,8 +182,9 @@ def run_backtest(symbol: str, *, strategy_name: str, exchange_name: str, frame_n
         handle = _runtimes[key] = _KernelHandle()
         _status[key] = "pending"
         try:
+            wanted = keep_partials.get() or events.partial_profit.has_listeners or events.partial_loss.has_listeners
             run = run_vectorised(symbol, strategy_name=schema.strategy_name, exchange_name=exchange_name,
-                                 frame_name=frame_name, check=False)
+                                 frame_name=frame_name, check=False, partials=wanted)
         except KernelUnsupported as exc:
             if get_config().backtest_path == "kernel":
                 _status[key] = "rejected"

@@ -21,7 +21,7 @@ from farm.persist import keys as K
 from farm.run import status
 from farm.run.backtest import backtest_path, run_backtest, run_group
 from farm.run.jobs import BacktestJob, StrategyOutcome, TaskFailure, TaskResult, strategy_code_version
-from farm.run.storage import storages
+from farm.run.storage import keep_partials, storages
 from farm.stats import backtest_statistics
 
 
@@ -76,6 +76,7 @@ def execute(job: BacktestJob, *, allowed_imports: Sequence[str] | None = None) -
     unsubscribe = events.listen_error(
         lambda exc: errors.get(getattr(exc, "strategy_name", None), errors[job.strategies[0]]).append(str(exc))
     )
+    no_partials = keep_partials.set(False)  # the result keeps statistics only (see keep_partials)
     try:
         try:
             if len(job.strategies) == 1:
@@ -105,6 +106,7 @@ def execute(job: BacktestJob, *, allowed_imports: Sequence[str] | None = None) -
             )
             storages.forget(job.symbol, name)  # a long-lived worker must not accumulate runs
     finally:
+        keep_partials.reset(no_partials)
         unsubscribe()
         farm_config.set_config(unsafe=True, **saved.model_dump())
     return TaskResult(key=job.key, job=job, outcomes=outcomes, elapsed_seconds=time.monotonic() - started,

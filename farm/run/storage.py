@@ -7,6 +7,7 @@ every record (D8); only performance samples are capped (10,000 newest per key).
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,12 @@ class Storages:
 storages = Storages()
 registry.on_clear(storages.clear)
 
+keep_partials: ContextVar[bool] = ContextVar("farm_keep_partials", default=True)
+"""Whether backtests run in this context keep their partial milestones in `storages.partial`.
+A farm job sets it False: its stored result carries statistics only and the storages are dropped
+after each job, so the kernel path need not rebuild milestones nobody reads (per trade they cost
+more than the kernel run). Partial listeners still receive every milestone."""
+
 
 def record_result(result: Any, *, backtest: bool) -> None:
     """Feed every storage that reads this result (what the reference's collectors subscribe to)."""
@@ -68,4 +75,4 @@ def record_result(result: Any, *, backtest: bool) -> None:
         storages.schedule[key].append(result)
 
 
-__all__ = ["CancelledResult", "ClosedResult", "Key", "Storages", "record_result", "storages"]
+__all__ = ["CancelledResult", "ClosedResult", "Key", "Storages", "keep_partials", "record_result", "storages"]

@@ -158,6 +158,30 @@ def test_partials_long_and_short_on_synthetic_data(gaps, limit_pct):
         assert {"scheduled", "cancelled"} <= actions
 
 
+def test_a_farm_job_context_skips_stored_milestones_but_not_listened_ones():
+    """`keep_partials` False (what a farm job sets): the kernel run keeps no milestones in the
+    storages nobody reads after the job, with the same results; a partial listener still gets
+    every milestone, exactly as in a default run."""
+    from farm.run.storage import keep_partials
+
+    synthetic(0.02, seed=7)
+    farm.add_strategy("x2", "1m", signals=crossing)
+    default = snapshot("x2", SYMBOL, "auto")
+    assert default["path"].path == "kernel" and default["partial"]
+    token = keep_partials.set(False)
+    try:
+        storages.partial.pop((SYMBOL, "x2"), None)
+        quiet = [r.model_dump() for r in farm.Backtest.run(SYMBOL, strategy_name="x2", exchange_name="x",
+                                                          frame_name="f")]
+        assert quiet == default["results"]
+        assert storages.partial.get((SYMBOL, "x2"), []) == []
+        listened = snapshot("x2", SYMBOL, "auto")  # with partial listeners
+    finally:
+        keep_partials.reset(token)
+    assert listened["partial_events"] == default["partial_events"]
+    assert listened["results"] == default["results"]
+
+
 @pytest.mark.parametrize("limit_pct", [0.0, 0.1], ids=["immediate", "scheduled"])
 def test_partials_long_and_short_on_the_bundled_candles(limit_pct):
     symbol = real()
