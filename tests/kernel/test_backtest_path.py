@@ -109,9 +109,9 @@ def assert_parity(name: str, symbol: str = SYMBOL) -> tuple[dict, dict]:
     return tick, auto
 
 
-def synthetic(gaps: float, seed: int = 16, days: int = 3) -> None:
+def synthetic(gaps: float, seed: int = 16, days: int = 3, frame_interval: str = "1m") -> None:
     farm.add_exchange("x", SyntheticSource(seed=seed, volatility=0.002, gap_probability=gaps, anchor=T0))
-    farm.add_frame("f", "1m", T0, T0 + days * 1440 * MIN)
+    farm.add_frame("f", frame_interval, T0, T0 + days * 1440 * MIN)
 
 
 def real() -> str:
@@ -131,6 +131,19 @@ def test_sma_cross_auto_equals_per_tick_on_synthetic_data(interval, gaps):
     tick, _ = assert_parity("sma")
     assert len(tick["results"]) >= (10 if interval == "1m" else 2)
     assert tick["partial"], "the run should reach partial milestones"
+
+
+@pytest.mark.parametrize("frame_interval", ["5m", "15m"])
+def test_sma_cross_on_a_frame_coarser_than_the_candles_with_gaps(frame_interval):
+    """Ticks every 5 or 15 minutes over 1m candles with missing minutes: where the candle just
+    before a tick is missing, `get_signal` reads the window ending at the last candle there is,
+    and the vectorised form's row for that candle is the one acted on: the same trades."""
+    synthetic(0.05, seed=11, days=6, frame_interval=frame_interval)
+    farm.add_strategy("sma", "1m", sma.get_signal, signals=sma.vectorised_signals,
+                      params={**sma.PARAMS, "fast": 5, "slow": 20})
+    tick, _ = assert_parity("sma")
+    # get_signal sees a cross only on the candle just before a tick: fewer trades on 15m ticks.
+    assert len(tick["results"]) >= (10 if frame_interval == "5m" else 2)
 
 
 def test_sma_cross_auto_equals_per_tick_on_the_bundled_candles():
