@@ -31,6 +31,8 @@ from farm.run.blocks import CELERY_MIN_TASKS, JobBlock, plan_blocks
 from farm.run.jobs import BacktestJob
 from farm.run.sweep import SweepProgress
 
+PUBLISH_BATCH = 500
+"""Broker commands per pipeline when queuing a sweep's tasks."""
 FAST_POLL = 0.05
 """Seconds between store polls while tasks are finishing."""
 
@@ -214,7 +216,16 @@ class CeleryExecutor:
             )
             for block in blocks
         ]
-        group(signatures).apply_async()
+        with self.app.producer_or_acquire() as producer:
+            batch = getattr(producer, "batch", None)  # kombu >= 5.7: one pipeline per publish batch
+            if batch is None:
+                group(signatures).apply_async(producer=producer)
+                return
+            # The messages (and their task-sent events) go out in Redis pipelines of up to
+            # PUBLISH_BATCH commands instead of one round trip each; nothing is sent if building
+            # the group fails halfway.
+            with batch(max_size=PUBLISH_BATCH):
+                group(signatures).apply_async(producer=producer)
 
 
 __all__ = ["CeleryExecutor"]
