@@ -244,10 +244,22 @@ def report(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def worker(ctx: typer.Context) -> None:
     """A Celery worker with the farm's app and queue; other options go to `celery worker`
-    (e.g. --concurrency 2 --loglevel INFO)."""
-    settings = get_settings()
-    args = ["-A", "workers.app:app", "worker", "-Q", settings.queue, *ctx.args]
-    _exec_celery(args)
+    (e.g. --concurrency 2 --loglevel INFO).
+
+    Gossip and mingle are off: farm tasks need no worker-to-worker state (nothing is revoked or
+    elected), and with gossip every worker processes every other worker's events, a cost that
+    grows with the farm. Flower still sees each worker through its events and heartbeats."""
+    _exec_celery(celery_worker_args(get_settings().queue, ctx.args))
+
+
+WORKER_DEFAULT_FLAGS = ("--without-gossip", "--without-mingle")
+
+
+def celery_worker_args(queue: str, extra: list[str]) -> list[str]:
+    """`celery` arguments of `farm worker`: the farm's app and queue, gossip and mingle off,
+    then the user's options."""
+    quiet = [flag for flag in WORKER_DEFAULT_FLAGS if flag not in extra]
+    return ["-A", "workers.app:app", "worker", "-Q", queue, *quiet, *extra]
 
 
 @app.command()

@@ -131,3 +131,12 @@ def test_every_command_documents_itself(tmp_path):
                  ["report", "--help"], ["worker", "--help"], ["flower", "--help"]):
         result = farm_cli(*args, cwd=tmp_path)
         assert result.returncode == 0 and "Usage" in result.stdout
+
+
+def test_farm_worker_runs_celery_on_the_farm_queue_without_gossip_or_mingle():
+    from farm.cli import celery_worker_args
+
+    assert celery_worker_args("farm", ["--concurrency", "2"]) == [
+        "-A", "workers.app:app", "worker", "-Q", "farm", "--without-gossip", "--without-mingle", "--concurrency", "2"]
+    given = celery_worker_args("q", ["--without-mingle", "-l", "INFO"])
+    assert given.count("--without-mingle") == 1 and given[-3:] == ["--without-mingle", "-l", "INFO"]
