@@ -152,11 +152,12 @@ STAT_COLUMNS = ("total_signals", "win_count", "loss_count", "win_rate", "avg_pnl
 
 def tasks_table(manifest: SweepManifest, outcomes: dict[tuple[str, str], StrategyOutcome],
                 result: SweepResult) -> pa.Table:
-    """One row per (symbol, strategy): status, the statistics, the error count; load it with
+    """One row per (symbol, strategy): status, the statistics, the error count, which engine ran
+    it (`engine_path`: "kernel" or "per-tick", with the reason); load it with
     `pandas.read_parquet` to study a sweep."""
     failed = {(f.symbol, f.strategy_name): f.error for f in result.failures}
     rows: dict[str, list] = {k: [] for k in ("symbol", "strategy_name", "task_key", "status", "error", "errors",
-                                             *STAT_COLUMNS)}
+                                             "engine_path", "engine_path_reason", *STAT_COLUMNS)}
     for job in manifest.jobs:
         for name in job.strategies:
             outcome = outcomes.get((job.symbol, name))
@@ -166,11 +167,14 @@ def tasks_table(manifest: SweepManifest, outcomes: dict[tuple[str, str], Strateg
             rows["status"].append("ok" if outcome else "failed")
             rows["error"].append(failed.get((job.symbol, name)))
             rows["errors"].append(len(outcome.errors) if outcome else 0)
+            rows["engine_path"].append(outcome.path if outcome else None)  # kernel / per-tick
+            rows["engine_path_reason"].append(outcome.path_reason if outcome else None)
             for column in STAT_COLUMNS:
                 rows[column].append(getattr(outcome.stats, column) if outcome else None)
     schema = pa.schema([
         ("symbol", pa.string()), ("strategy_name", pa.string()), ("task_key", pa.string()),
         ("status", pa.string()), ("error", pa.string()), ("errors", pa.int64()),
+        ("engine_path", pa.string()), ("engine_path_reason", pa.string()),
         *[(c, pa.int64() if c in ("total_signals", "win_count", "loss_count") else pa.float64())
           for c in STAT_COLUMNS],
     ])

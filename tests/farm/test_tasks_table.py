@@ -1,0 +1,57 @@
+"""`tasks.parquet`, the sweep as a table (one row per symbol × strategy): the statistics every
+report is drawn from, and which engine ran each task, readable with pandas."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+pytest.importorskip("numba")
+
+import pandas as pd  # noqa: E402
+
+import farm  # noqa: E402
+import strategies  # noqa: E402
+from farm.data.sample import sample_source  # noqa: E402
+from farm.run.reduce import STAT_COLUMNS  # noqa: E402
+from farm.run.sweep import sweep  # noqa: E402
+from strategies import sma_cross  # noqa: E402
+from tests.farm.conftest import store_at  # noqa: E402
+
+SYMBOLS = ["ETH/BTC", "XLM/BTC"]
+
+
+def same(a: object, b: object) -> bool:
+    return (a is None and b is None) or a == b or (
+        isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+
+
+def test_tasks_parquet_has_each_tasks_statistics_and_engine_path(tmp_path):
+    farm.set_config(base_interval="5m")
+    farm.add_exchange("sample", sample_source("5m"))
+    farm.add_frame("days", "5m", "2018-01-18", "2018-01-24")
+    strategies.register_all()
+    farm.add_strategy("sma_per_tick", "1m", sma_cross.get_signal, params=sma_cross.PARAMS)  # no signals=
+    farm.add_walker("w", "sample", "days", ["sma_cross", "sma_per_tick", "mean_reversion"])
+
+    result = sweep("w", SYMBOLS, executor="local", workers=1, store=store_at(tmp_path / "store"),
+                   out=tmp_path / "out")
+
+    table = pd.read_parquet(tmp_path / "out" / "tasks.parquet")
+    assert len(table) == 6 and set(table["status"]) == {"ok"}
+    rows = table.set_index(["symbol", "strategy_name"])
+    for symbol in SYMBOLS:
+        assert rows.loc[(symbol, "sma_cross"), "engine_path"] == "kernel"
+        assert rows.loc[(symbol, "mean_reversion"), "engine_path"] == "kernel"
+        assert rows.loc[(symbol, "sma_per_tick"), "engine_path"] == "per-tick"
+        assert rows.loc[(symbol, "sma_per_tick"), "engine_path_reason"] == "no vectorised form (signals=)"
+        assert rows.loc[(symbol, "sma_cross"), "total_signals"] > 0
+        # The same strategy on either engine: the same statistics.
+        for column in STAT_COLUMNS:
+            kernel, tick = rows.loc[(symbol, "sma_cross"), column], rows.loc[(symbol, "sma_per_tick"), column]
+            assert same(None if pd.isna(kernel) else float(kernel), None if pd.isna(tick) else float(tick)), column
+        # The table holds the numbers the walker results were ranked by.
+        for entry in result.walker_results[symbol].strategies:
+            assert rows.loc[(symbol, entry.strategy_name), "total_signals"] == entry.stats.total_signals
+            assert same(float(rows.loc[(symbol, entry.strategy_name), "total_pnl"]), entry.stats.total_pnl)
