@@ -2,7 +2,8 @@
 
 Flower ignores custom task states (`update_state`) but lists custom events, so progress goes
 out as `task-progress` events carrying `progress` (0..1 over the whole task), `symbol`,
-`strategy`, and for a variant block `jobs_done` / `jobs_total`, at most one per `min_interval`
+`strategy`, and for a variant block `jobs_done` / `jobs_total`, plus the same as one line in
+`result` (the field Flower shows; its state column reads PROGRESS), at most one per `min_interval`
 seconds, for the strategies of this task only. A block's progress counts jobs: the jobs it has
 finished plus the running job's fraction, over its job count. Per-frame progress is listened to
 only for strategies without a vectorised form, so a listener never keeps a strategy off the
@@ -22,6 +23,15 @@ import farm
 logger = get_logger(__name__)
 
 EVENT = "task-progress"
+
+
+def describe(fields: dict[str, Any]) -> str:
+    """`progress 45% · job 3 of 50 · sma_cross(fast=5) ETH/BTC`: a progress event as one line."""
+    parts = [f"progress {fields['progress']:.0%}"]
+    if fields.get("jobs_total"):
+        parts.append(f"job {min(fields['jobs_done'] + 1, fields['jobs_total'])} of {fields['jobs_total']}")
+    parts.append(" ".join(str(v) for v in (fields.get("strategy"), fields["symbol"]) if v))
+    return " · ".join(parts)
 
 
 class ProgressForwarder:
@@ -67,6 +77,9 @@ class ProgressForwarder:
             fields["strategy"] = strategy
         if self.jobs_total > 1:
             fields.update(jobs_done=self.jobs_done, jobs_total=self.jobs_total)
+        # Flower shows a task's `result` field but no custom one: while the task runs (state
+        # PROGRESS) it reads the progress there; the task-succeeded event then replaces it.
+        fields["result"] = describe(fields)
         try:
             self.send(EVENT, **fields)
             self.sent += 1

@@ -295,11 +295,15 @@ def test_block_progress_events_count_jobs(registered):
         frame("tf_sma(fast=8)", 0.5)  # not a strategy of this block
         frame("tf_sma(fast=3)", 0.25)  # the next job's frames (its strategy name is only a label)
     assert [fields for _, fields in sent] == [
-        {"progress": 0.125, "symbol": "ETH/BTC", "strategy": "tf_sma(fast=3)", "jobs_done": 0, "jobs_total": 4},
-        {"progress": 0.25, "symbol": "ETH/BTC", "jobs_done": 1, "jobs_total": 4},
-        {"progress": 0.375, "symbol": "ETH/BTC", "strategy": "tf_sma(fast=5)", "jobs_done": 1, "jobs_total": 4},
-        {"progress": 0.5625, "symbol": "ETH/BTC", "strategy": "tf_sma(fast=3)", "jobs_done": 2, "jobs_total": 4},
-    ]
+        {"progress": 0.125, "symbol": "ETH/BTC", "strategy": "tf_sma(fast=3)", "jobs_done": 0, "jobs_total": 4,
+         "result": "progress 12% · job 1 of 4 · tf_sma(fast=3) ETH/BTC"},
+        {"progress": 0.25, "symbol": "ETH/BTC", "jobs_done": 1, "jobs_total": 4,
+         "result": "progress 25% · job 2 of 4 · ETH/BTC"},
+        {"progress": 0.375, "symbol": "ETH/BTC", "strategy": "tf_sma(fast=5)", "jobs_done": 1, "jobs_total": 4,
+         "result": "progress 38% · job 2 of 4 · tf_sma(fast=5) ETH/BTC"},
+        {"progress": 0.5625, "symbol": "ETH/BTC", "strategy": "tf_sma(fast=3)", "jobs_done": 2, "jobs_total": 4,
+         "result": "progress 56% · job 3 of 4 · tf_sma(fast=3) ETH/BTC"},
+    ]  # `result` is the line Flower shows while the block runs
     assert {type_ for type_, _ in sent} == {"task-progress"}
 
 
