@@ -2,18 +2,22 @@
 
 The kernel resolves each signal without looking at progress; the milestones of a closed trade
 depend only on the VWAP at every candle it was evaluated on before it closed, which the
-kernel's candle indices (`check_start`, `close_index`) give back. So they are rebuilt here per
-closed trade with the per-tick engine's own pieces — `CandleSeries.vwaps_ending`,
-`lifecycle.progress_arrays` and `lifecycle.first_crossings` — and equal its events exactly
-(each signal starts with no level emitted, as the per-tick runtime's state is per signal id).
+kernel's candle indices (`check_start`, `close_index`) give back. So they are rebuilt here for
+all closed trades in one compiled pass (`_first_crossings`) with the per-tick engine's
+arithmetic: the VWAP of `CandleSeries.vwaps_ending` (the same left-to-right sums), the progress
+of `lifecycle.progress_arrays` and the level rule of `lifecycle.first_crossings` (each level at
+the first evaluation that reaches it; each signal starts with no level emitted, as the per-tick
+runtime's state is per signal id). The parity tests hold the two paths to equal events.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from farm.engine import lifecycle
+import numpy as np
+
 from farm.engine.exchange import CandleSeries
+from farm.engine.lifecycle import LEVELS
 from farm.models import CancelledResult, ClosedResult, PartialEvent
 
 if TYPE_CHECKING:
@@ -22,38 +26,106 @@ if TYPE_CHECKING:
 Milestone = tuple[str, PartialEvent]
 """("profit" | "loss", event): what `storages.partial` holds."""
 
+KINDS = ("profit", "loss")
 
-def trade_milestones(series: CandleSeries, row_result: ClosedResult, i0: int, i1: int, n_avg: int) -> list[Milestone]:
-    """Milestones of one closed trade evaluated on candles `[i0, i1)` of `series` (the closing
-    candle `i1` is not a progress evaluation), in the order the per-tick engine emits them."""
-    if i1 <= i0:
-        return []
-    row = row_result.signal
-    prices = series.vwaps_ending(i0, i1, n_avg)
-    pct_tp, pct_sl = lifecycle.progress_arrays(
-        row.position, row.price_open, row.price_take_profit, row.price_stop_loss, prices
-    )
-    crossings = lifecycle.first_crossings(pct_tp, pct_sl, set(), set())
-    if not crossings:
-        return []
-    ts = series.arrays.timestamp
-    names = {"symbol": row_result.symbol, "strategy_name": row_result.strategy_name,
-             "exchange_name": row_result.exchange_name}
-    return [
-        (kind, PartialEvent(**names, data=row, current_price=float(prices[k]), level=level, backtest=True,
-                            timestamp=int(ts[i0 + k])))
-        for k, level, kind in crossings
-    ]
+
+def _compiled():  # type: ignore[no-untyped-def]
+    """The compiled scan, built on first use (numba is imported only when a kernel runs)."""
+    global _scan
+    if _scan is None:
+        import numba as nb
+
+        _scan = nb.njit(cache=True, nogil=True)(_first_crossings)
+    return _scan
+
+
+_scan = None
+
+
+def _first_crossings(ts, tpv, volume, close, step, n, starts, ends, sign, price_open, tp_dist, sl_dist,
+                     levels):  # type: ignore[no-untyped-def]
+    """Per trade, level and kind (0 profit, 1 loss): the index (from the trade's first evaluated
+    candle) of the first evaluation whose progress reaches the level, −1 if none, and the VWAP
+    there.
+
+    Per candle j: the VWAP of the candles with open times in (ts[j] − (n−1)·step, ts[j]],
+    summed left to right (a window with no volume: the mean close), then §7.1's progress."""
+    n_trades = len(starts)
+    n_levels = len(levels)
+    out = np.full((n_trades, n_levels, 2), -1, dtype=np.int64)
+    at_price = np.zeros((n_trades, n_levels, 2))
+    for t in range(n_trades):
+        found = 0
+        for j in range(starts[t], ends[t]):
+            first = ts[j] - (n - 1) * step
+            lo = j
+            while lo > 0 and ts[lo - 1] >= first:
+                lo -= 1
+            s_pv = 0.0
+            s_v = 0.0
+            s_c = 0.0
+            for k in range(lo, j + 1):
+                s_pv += tpv[k]
+                s_v += volume[k]
+                s_c += close[k]
+            price = s_c / (j - lo + 1) if s_v == 0 else s_pv / s_v
+            d = (price - price_open[t]) * sign[t]
+            if d > 0:
+                pct = min(d / tp_dist[t] * 100, 100.0)
+                kind = 0
+            elif d < 0:
+                pct = min(-d / sl_dist[t] * 100, 100.0)
+                kind = 1
+            else:
+                continue
+            for m in range(n_levels):
+                if pct >= levels[m] and out[t, m, kind] < 0:
+                    out[t, m, kind] = j - starts[t]
+                    at_price[t, m, kind] = price
+                    found += 1
+            if found == 2 * n_levels:
+                break
+    return out, at_price
 
 
 def milestones(series: CandleSeries, trades: Trades, results: list[ClosedResult | CancelledResult],
                n_avg: int) -> list[list[Milestone]]:
-    """Per kernel result (aligned with `results`, one per trade), its milestones; `series` must
-    hold the very arrays the kernel ran on, so its candle indices mean the same candles."""
-    out: list[list[Milestone]] = []
-    for result, i0, i1 in zip(results, trades.check_start.tolist(), trades.close_index.tolist(), strict=True):
-        out.append(trade_milestones(series, result, i0, i1, n_avg) if result.action == "closed" else [])
+    """Per kernel result (aligned with `results`, one per trade), its milestones in the order the
+    per-tick engine emits them; `series` must hold the very arrays the kernel ran on, so its
+    candle indices mean the same candles."""
+    out: list[list[Milestone]] = [[] for _ in results]
+    closed = [i for i, r in enumerate(results) if r.action == "closed"]
+    if not closed:
+        return out
+    rows = [results[i].signal for i in closed]
+    price_open = np.array([r.price_open for r in rows])
+    sign = np.array([1.0 if r.position == "long" else -1.0 for r in rows])
+    tp_dist = np.abs(np.array([r.price_take_profit for r in rows]) - price_open)
+    sl_dist = np.abs(price_open - np.array([r.price_stop_loss for r in rows]))
+    idx = np.asarray(closed)
+    starts = trades.check_start[idx].astype(np.int64)
+    ends = trades.close_index[idx].astype(np.int64)
+    a = series.arrays
+    first, at_price = _compiled()(a.timestamp, series._tpv_arr, a.volume, a.close, int(series.step), int(n_avg), starts, ends,
+                        sign, price_open, tp_dist, sl_dist, np.asarray(LEVELS, dtype=np.float64))
+    t_idx, l_idx, kinds = np.nonzero(first >= 0)
+    if not len(t_idx):
+        return out
+    k_idx = first[t_idx, l_idx, kinds]
+    # The per-tick order: by evaluation, then level, then kind ("loss" before "profit").
+    order = np.lexsort((1 - kinds, l_idx, k_idx, t_idx))
+    ts = a.timestamp
+    prices = at_price[t_idx, l_idx, kinds]
+    for o in order.tolist():
+        t = int(t_idx[o])
+        result = results[closed[t]]
+        j = int(starts[t] + k_idx[o])
+        out[closed[t]].append((KINDS[int(kinds[o])], PartialEvent(
+            symbol=result.symbol, strategy_name=result.strategy_name, exchange_name=result.exchange_name,
+            data=result.signal, current_price=float(prices[o]), level=int(LEVELS[int(l_idx[o])]), backtest=True,
+            timestamp=int(ts[j]),
+        )))
     return out
 
 
-__all__ = ["Milestone", "milestones", "trade_milestones"]
+__all__ = ["Milestone", "milestones"]
