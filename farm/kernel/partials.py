@@ -12,7 +12,7 @@ runtime's state is per signal id). The parity tests hold the two paths to equal 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,7 +29,7 @@ Milestone = tuple[str, PartialEvent]
 KINDS = ("profit", "loss")
 
 
-def _compiled():  # type: ignore[no-untyped-def]
+def _compiled() -> Any:
     """The compiled scan, built on first use (numba is imported only when a kernel runs)."""
     global _scan
     if _scan is None:
@@ -42,8 +42,9 @@ def _compiled():  # type: ignore[no-untyped-def]
 _scan = None
 
 
-def _first_crossings(ts, tpv, volume, close, step, n, starts, ends, sign, price_open, tp_dist, sl_dist,
-                     levels):  # type: ignore[no-untyped-def]
+def _first_crossings(ts: np.ndarray, tpv: np.ndarray, volume: np.ndarray, close: np.ndarray, step: int, n: int,
+                     starts: np.ndarray, ends: np.ndarray, sign: np.ndarray, price_open: np.ndarray,
+                     tp_dist: np.ndarray, sl_dist: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per trade, level and kind (0 profit, 1 loss): the index (from the trade's first evaluated
     candle) of the first evaluation whose progress reaches the level, −1 if none, and the VWAP
     there.
