@@ -284,20 +284,20 @@ def run_kernel(
             end = timeout_index if timeout_index < nc else nc
             hit = -1
             cancel = False
-            for j in range(start, end):
+            for c in range(start, end):
                 if side > 0:
-                    if low[j] <= sl:
-                        hit, cancel = j, True
+                    if low[c] <= sl:
+                        hit, cancel = c, True
                         break
-                    if low[j] <= po:
-                        hit = j
+                    if low[c] <= po:
+                        hit = c
                         break
                 else:
-                    if high[j] >= sl:
-                        hit, cancel = j, True
+                    if high[c] >= sl:
+                        hit, cancel = c, True
                         break
-                    if high[j] >= po:
-                        hit = j
+                    if high[c] >= po:
+                        hit = c
                         break
             if hit < 0:
                 if timeout_index >= nc:
@@ -336,20 +336,20 @@ def run_kernel(
                     return n_trades, n_errors, BAIL_NO_CANDLES, k
             close_index = end
             reason = TIME_EXPIRED
-            for j in range(check_start, end + 1):
+            for c in range(check_start, end + 1):
                 if side > 0:
-                    if high[j] >= tp:
-                        reason, close_index = TAKE_PROFIT, j
+                    if high[c] >= tp:
+                        reason, close_index = TAKE_PROFIT, c
                         break
-                    if low[j] <= sl:
-                        reason, close_index = STOP_LOSS, j
+                    if low[c] <= sl:
+                        reason, close_index = STOP_LOSS, c
                         break
                 else:
-                    if low[j] <= tp:
-                        reason, close_index = TAKE_PROFIT, j
+                    if low[c] <= tp:
+                        reason, close_index = TAKE_PROFIT, c
                         break
-                    if high[j] >= sl:
-                        reason, close_index = STOP_LOSS, j
+                    if high[c] >= sl:
+                        reason, close_index = STOP_LOSS, c
                         break
             if reason == TAKE_PROFIT:
                 price_close = tp
