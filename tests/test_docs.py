@@ -66,3 +66,89 @@ def test_readme_has_exactly_the_two_setup_commands():
     commands = re.findall(r"```bash\n(.*?)\n```", setup, re.S)
     assert commands == ['pip install -e . && farm demo', 'pip install -e ".[dev]" && python -m pytest']
     assert 'python3 -m pip install -q -e ".[dev]" && python3 -m pytest' in (README.parent / ".ci" / "run").read_text()
+
+
+# ---- the docs stand alone: every relative link resolves, nothing points outside the clone ----
+
+ROOT = README.parent
+DOCS = sorted([README, *(ROOT / "docs").glob("*.md")])
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+
+
+def prose(text: str) -> str:
+    """The text outside fenced code blocks and inline code: links and headings live there only."""
+    text = re.sub(r"^(```|~~~).*?^\1[^\n]*$", "", text, flags=re.S | re.M)
+    return re.sub(r"`[^`\n]*`", "", text)
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's heading anchors: lower-cased, punctuation dropped, spaces to hyphens, -1, -2 ...
+    for repeats."""
+    seen: dict[str, int] = {}
+    out: set[str] = set()
+    for line in prose(path.read_text()).splitlines():
+        match = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not match:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", match.group(1).strip().lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        out.add(slug if count == 0 else f"{slug}-{count}")
+    return out
+
+
+def relative_links(path: Path) -> list[str]:
+    return [target for target in LINK.findall(prose(path.read_text()))
+            if not re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I)]
+
+
+def test_docs_pages_exist_and_readme_links_them():
+    names = {p.name for p in DOCS if p.parent.name == "docs"}
+    assert {"README.md", "api.md", "behaviour.md", "farm.md"} <= names
+    readme_links = relative_links(README)
+    for page in ("docs/api.md", "docs/behaviour.md", "docs/farm.md"):
+        assert any(link.split("#")[0] == page for link in readme_links), f"README does not link {page}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[str(p.relative_to(README.parent)) for p in DOCS])
+def test_every_relative_link_resolves(doc: Path):
+    problems = []
+    for target in relative_links(doc):
+        file_part, _, anchor = target.partition("#")
+        linked = (doc.parent / file_part).resolve() if file_part else doc
+        if not linked.exists():
+            problems.append(f"{target}: no such file")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            problems.append(f"{target}: no heading with anchor #{anchor} in {linked.name}")
+        elif not linked.is_relative_to(ROOT):
+            problems.append(f"{target}: outside the repository")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[str(p.relative_to(README.parent)) for p in DOCS])
+def test_no_doc_sends_readers_outside_the_clone(doc: Path):
+    text = doc.read_text()
+    for missing in ("../shared", "API.md", "SPEC.md"):
+        assert missing not in text, f"{doc.name} mentions {missing}, which a clone does not have"
+
+
+def test_behaviour_lists_the_departures_d1_to_d11():
+    text = (ROOT / "docs" / "behaviour.md").read_text()
+    assert "deliberate-departures-from-backtest-kit" in anchors(ROOT / "docs" / "behaviour.md")
+    for n in range(1, 12):
+        assert re.search(rf"^\| D{n} \|", text, re.M), f"D{n} missing from the departures table"
+    assert "D12 and later" in text
+
+
+def test_api_reference_names_every_public_name():
+    text = (ROOT / "docs" / "api.md").read_text()
+    missing = [name for name in farm.__all__ if name != "__version__" and not re.search(rf"\b{name}\b", text)]
+    assert not missing, f"docs/api.md does not mention: {', '.join(missing)}"
+
+
+def test_farm_reference_lists_every_setting():
+    from farm.config import FarmSettings
+
+    text = (ROOT / "docs" / "farm.md").read_text()
+    missing = [f"FARM_{name.upper()}" for name in FarmSettings.model_fields if f"FARM_{name.upper()}" not in text]
+    assert not missing, f"docs/farm.md does not list: {', '.join(missing)}"
