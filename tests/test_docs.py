@@ -152,3 +152,12 @@ def test_farm_reference_lists_every_setting():
     text = (ROOT / "docs" / "farm.md").read_text()
     missing = [f"FARM_{name.upper()}" for name in FarmSettings.model_fields if f"FARM_{name.upper()}" not in text]
     assert not missing, f"docs/farm.md does not list: {', '.join(missing)}"
+
+
+def test_behaviour_lists_every_engine_config_field():
+    from farm.config import EngineConfig
+
+    text = (ROOT / "docs" / "behaviour.md").read_text()
+    section = text[text.index("## Config and validation"):text.index("## Registries")]
+    missing = [name for name in EngineConfig.model_fields if f"| `{name}` |" not in section]
+    assert not missing, f"docs/behaviour.md's config table does not list: {', '.join(missing)}"
