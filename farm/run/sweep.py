@@ -100,7 +100,14 @@ def plan_sweep(walker_name: str, symbols: Sequence[str]) -> SweepManifest:
     # Each job names only the modules its own strategies need: one module a worker may not
     # import fails that module's tasks, not the whole sweep.
     imports = {tuple(group): tuple(sorted(configured | set(loaded_modules_defining(group)))) for group in groups}
-    versions = {tuple(group): strategy_code_version(group) for group in groups}
+    # Variants share their base strategy's code version: computed once per base group.
+    by_base: dict[tuple[str, ...], str] = {}
+    versions: dict[tuple[str, ...], str] = {}
+    for group in groups:
+        bases = tuple(registry.get_strategy(name).base_strategy or name for name in group)
+        if bases not in by_base:
+            by_base[bases] = strategy_code_version(group)
+        versions[tuple(group)] = by_base[bases]
     span, data = plan_inputs(walker.exchange_name, walker.frame_name, symbols, config)
     jobs = [
         BacktestJob(
