@@ -173,7 +173,12 @@ def _packages_distributions() -> dict[str, list[str]]:
 
 @cache
 def distributions_of(top_level: str) -> tuple[str, ...]:
-    """`name==version` of the installed distributions that provide a top-level module."""
+    """`name==version` of the installed distributions that provide a top-level module: the
+    distribution of the same name when there is one (cheap), else a scan of all of them."""
+    try:
+        return (f"{top_level}=={importlib.metadata.version(top_level)}",)
+    except importlib.metadata.PackageNotFoundError:
+        pass
     out = []
     for dist in _packages_distributions().get(top_level, []):
         try:

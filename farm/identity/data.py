@@ -5,8 +5,9 @@ A source says it itself through an ``identity(symbol) -> str`` method (`FileSour
 the file's bytes; `DataFrameSource`: a digest of its validated candles; `SyntheticSource`: its
 parameters), or the user says it with ``farm.add_exchange(..., identity=...)``. A source that says
 nothing (a plain user callable) is fingerprinted from its candles: the base candles of the job's
-frame range, fetched once per symbol when a sweep is planned, and fetched again by the worker,
-which refuses the job if they differ (the source changed between planning and running).
+frame range, read once per symbol when a sweep is planned and again by the worker (as a run reads
+them: through the shared candle cache when there is one), which refuses the job if they differ
+(the source changed between planning and running).
 """
 
 from __future__ import annotations
@@ -81,34 +82,21 @@ def declared_identity(get_candles: Any, explicit: Any = None) -> Callable[[str],
     return None
 
 
-def read_fingerprint(get_candles: Callable[..., Any], symbol: str, interval: str, start_ms: int, end_ms: int,
-                     page_limit: int) -> str:
-    """A digest of the candles `get_candles` returns for [start_ms, end_ms] at `interval`, paged
-    as the engine pages (`page_limit` candles a call, resuming after the last one returned)."""
-    from datetime import UTC, datetime
-
-    from farm.engine.exchange import arrays_from_raw
+def read_fingerprint(exchange: Any, symbol: str, interval: str, start_ms: int, end_ms: int) -> str:
+    """A digest of the candles an exchange (an `ExchangeSchema`) serves for [start_ms, end_ms] at
+    `interval`, read the way a run reads them (an `ExchangeClient` series: paged, retried, and
+    through the shared candle cache when one is configured, so a warm cache calls no source)."""
+    from farm.engine.exchange import ExchangeClient
     from farm.intervals import interval_ms
 
-    step = interval_ms(interval)
-    where = f"fingerprint of {symbol} {interval}"
-    pages: list[CandleArrays] = []
-    since = start_ms
-    while since <= end_ms:
-        raw = get_candles(symbol, interval, datetime.fromtimestamp(since / 1000, tz=UTC), page_limit)
-        page = arrays_from_raw(raw, where)
-        keep = (page.timestamp >= since) & (page.timestamp <= end_ms)
-        if not len(page) or not keep.any():
-            if not len(page) or int(page.timestamp[-1]) > end_ms:
-                break
-            since = int(page.timestamp[-1]) + step
-            continue
-        pages.append(CandleArrays(*(getattr(page, f)[keep] for f in CANDLE_FIELDS)))
-        since = int(page.timestamp[-1]) + step
-    if pages:
-        arrays = CandleArrays(*(np.concatenate([getattr(p, f) for p in pages]) for f in CANDLE_FIELDS))
-    else:
-        arrays = CandleArrays(*(np.empty(0, dtype=np.int64 if f == "timestamp" else np.float64) for f in CANDLE_FIELDS))
+    # Without the exchange's callbacks (planning must not run user side effects) and without
+    # waiting between retries (a failing source gets an `error:` identity, the run reports it).
+    quiet = exchange.model_copy(update={"callbacks": {}})
+    series = ExchangeClient(quiet, sleep=lambda _seconds: None).series(symbol, interval)
+    series.ensure(start_ms, end_ms + interval_ms(interval))
+    ts = series.arrays.timestamp
+    lo, hi = int(np.searchsorted(ts, start_ms, "left")), int(np.searchsorted(ts, end_ms, "right"))
+    arrays = CandleArrays(*(getattr(series.arrays, f)[lo:hi] for f in CANDLE_FIELDS))
     return f"{READ_FINGERPRINT}:{arrays_digest(arrays)[:32]}"
 
 

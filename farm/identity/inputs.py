@@ -77,8 +77,7 @@ def data_identity(exchange_name: str, symbol: str, span: FrameSpan, config: dict
         declared = declared_identity(schema.get_candles, getattr(schema, "identity", None))
         if declared is not None:
             return str(declared(symbol))
-        return read_fingerprint(schema.get_candles, symbol, str(config.get("base_interval", "1m")),
-                                span.start_ms, span.end_ms, int(config.get("candle_page_limit", 1000)))
+        return read_fingerprint(schema, symbol, str(config.get("base_interval", "1m")), span.start_ms, span.end_ms)
     except Exception as exc:  # noqa: BLE001 - recorded in the identity, raised again by the run
         return f"error:{type(exc).__name__}"
 
