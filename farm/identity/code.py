@@ -18,10 +18,12 @@ farm counts as one unit: the digest of its package's `.py` files, taken once per
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import inspect
 import json
+import re
 import sys
 import sysconfig
 import threading
@@ -210,6 +212,51 @@ def farm_digest() -> str:
         return _farm_digest
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def describe(value: Any, depth: int = 0) -> Any:
+    """A JSON-able description of a registered value that is the same in every process: a
+    function by its module, qualified name, defaults and the values it closes over (so
+    `max_concurrent_positions(1)` and `(2)` differ); containers item by item; other objects by
+    type and attributes; never a memory address."""
+    if depth > 8:
+        return type(value).__qualname__
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): describe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [describe(v, depth + 1) for v in value]
+        return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
+    if isinstance(value, functools.partial):
+        return {"partial": describe(value.func, depth + 1), "args": describe(value.args, depth + 1),
+                "keywords": describe(value.keywords, depth + 1)}
+    if isinstance(value, ModuleType):
+        return f"module {value.__name__}"
+    code = getattr(value, "__code__", None)
+    if code is not None:
+        cells = [c.cell_contents for c in (getattr(value, "__closure__", None) or ()) if _filled(c)]
+        return {"function": f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', '?')}",
+                "defaults": describe(getattr(value, "__defaults__", None), depth + 1),
+                "closure": describe(cells, depth + 1)}
+    if isinstance(value, type):
+        return f"class {value.__module__}.{value.__qualname__}"
+    attrs = getattr(value, "__dict__", None)
+    if isinstance(attrs, dict):
+        return {"object": f"{type(value).__module__}.{type(value).__qualname__}",
+                "attrs": describe({k: v for k, v in attrs.items() if not k.startswith("_")}, depth + 1)}
+    return _ADDRESS.sub("", repr(value))
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
 def _module_of(fn: Any) -> ModuleType | None:
     module = inspect.getmodule(fn)
     if module is None:
@@ -245,11 +292,11 @@ def code_digest(functions: Iterable[Callable[..., Any] | None], spec: Any) -> st
         "third-party": reached["third-party"],
         "farm": reached["farm"] or [farm_digest()],
     }
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=repr)
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=describe)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 __all__ = [
-    "ENGINE_DISTRIBUTIONS", "closure", "code_digest", "distributions_of", "farm_digest", "kind_of",
+    "ENGINE_DISTRIBUTIONS", "closure", "code_digest", "describe", "distributions_of", "farm_digest", "kind_of",
     "snapshot", "snapshot_closure_of", "snapshot_loaded",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 from farm import registry
 from farm.errors import FarmError
 from farm.identity import FrameSpan
-from farm.identity.code import code_digest
+from farm.identity.code import code_digest, describe
 from farm.identity.data import declared_identity, read_fingerprint
 from farm.models import datetime_to_ms
 
@@ -29,19 +29,15 @@ def _strategy_functions(name: str) -> tuple[list[Any], dict[str, Any]]:
             risk = registry.risks.get(risk_name)
             functions.extend(v.get("validate") if isinstance(v, dict) else v for v in risk.validations)
             functions.extend(risk.callbacks.values())
-            risks[risk_name] = [_describe(v.get("validate") if isinstance(v, dict) else v) for v in risk.validations]
+            risks[risk_name] = describe({"validations": risk.validations, "callbacks": risk.callbacks})
     # A variant's own parameters are in its name (in the key already): describe the registration
     # it derives from, so all variants of one strategy share one code version (and blocks).
     registered = registry.get_strategy(schema.base_strategy) if schema.base_strategy else schema
-    spec = {
-        "strategy": registered.strategy_name, "interval": registered.interval, "params": registered.params, "risks": risks,
-        "functions": [_describe(fn) for fn in functions if fn is not None],
-    }
+    spec = describe({
+        "strategy": registered.strategy_name, "interval": registered.interval, "params": registered.params,
+        "risks": risks, "get_signal": schema.get_signal, "signals": schema.signals, "callbacks": schema.callbacks,
+    })
     return functions, spec
-
-
-def _describe(fn: Any) -> str:
-    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
 
 
 def strategy_code_version(strategy_names: Iterable[str]) -> str:

@@ -334,3 +334,21 @@ def test_results_record_their_data_identity(project, tmp_path):
     for job in plan_sweep(project.walker, SYMBOLS).jobs:
         stored = TaskResult.model_validate_json(store.read(K.result(job.key)))
         assert stored.job.data.startswith("file:parquet:5m:") and stored.job.frame.interval == "5m"
+
+
+def test_how_a_strategy_is_registered_is_part_of_its_code_version(project):
+    """Registration values live outside the strategy's modules (here: this test), so they are
+    described in the version: the interval, the parameters and the risk rules' own parameters."""
+    get_signal = sys.modules[project.a].get_signal
+
+    def version(interval: str = "5m", fast: int = 5, limit: int = 1) -> str:
+        farm.clear_registry()
+        farm.add_risk("book", [farm.max_concurrent_positions(limit)])
+        farm.add_strategy("s", interval, get_signal, risk_name="book", params={"fast": fast})
+        return strategy_code_version(["s"])
+
+    base = version()
+    assert version() == base
+    assert len({base, version(interval="15m"), version(fast=6), version(limit=2)}) == 4
+    version()
+    assert strategy_code_version([farm.variant("s", fast=9)]) == base  # a variant: its name says the rest
