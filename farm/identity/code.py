@@ -132,10 +132,17 @@ def _module_named(name: str | None) -> ModuleType | None:
 
 def _references(module: ModuleType) -> Iterator[ModuleType]:
     """Modules a module's globals point at: imported modules, and the modules that define the
-    functions, classes and instances it imported by name."""
+    functions, classes and instances it imported by name.
+
+    A package's own submodules are skipped: the import system sets them as attributes of the
+    package whenever anything imports them, so following them would make a version depend on
+    which other modules this process happened to import (a coordinator and a worker would
+    disagree) and tie every module of a package to every other."""
+    package_prefix = f"{module.__name__}." if hasattr(module, "__path__") else None
     for value in list(vars(module).values()):
         if isinstance(value, ModuleType):
-            yield value
+            if package_prefix is None or not value.__name__.startswith(package_prefix):
+                yield value
             continue
         owner = _module_named(getattr(value, "__module__", None))
         if owner is None and not isinstance(value, type):

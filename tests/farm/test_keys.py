@@ -352,3 +352,25 @@ def test_how_a_strategy_is_registered_is_part_of_its_code_version(project):
     assert len({base, version(interval="15m"), version(fast=6), version(limit=2)}) == 4
     version()
     assert strategy_code_version([farm.variant("s", fast=9)]) == base  # a variant: its name says the rest
+
+
+def test_a_version_does_not_depend_on_which_sibling_modules_a_process_imported(tmp_path, monkeypatch):
+    """A worker importing fewer of a package's modules than the coordinator computes the same
+    version (the import system hangs every imported submodule on its package)."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"ktpkg{uuid.uuid4().hex[:8]}"
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "__init__.py").write_text("def nothing():\n    return None\n")
+    (tmp_path / name / "one.py").write_text(
+        f"import farm\nfrom {name} import nothing\n\ndef get_signal(symbol, when):\n    return nothing()\n\n"
+        "farm.add_strategy('one', '5m', get_signal)\n")
+    (tmp_path / name / "two.py").write_text("VALUE = 1\n")
+    try:
+        importlib.import_module(f"{name}.one")
+        alone = strategy_code_version(["one"])
+        importlib.import_module(f"{name}.two")
+        assert strategy_code_version(["one"]) == alone
+    finally:
+        for module in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
+            sys.modules.pop(module)
