@@ -374,3 +374,15 @@ def test_a_version_does_not_depend_on_which_sibling_modules_a_process_imported(t
     finally:
         for module in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
             sys.modules.pop(module)
+
+
+def test_a_worker_whose_frame_has_other_dates_refuses_the_job(project):
+    from farm import registry
+    from farm.run.jobs import plan_job
+
+    job = plan_job((project.a,), "ETH/BTC", f"{project.p}-x", f"{project.p}-f")
+    registry.frames.clear()  # this process now knows the frame with other dates (same code)
+    farm.add_frame(f"{project.p}-f", "5m", "2018-01-12T00:00:00Z", "2018-01-13T00:00:00Z")
+    with pytest.raises(FarmError, match=f"frame {project.p}-f here is 5m .* restart the worker"):
+        execute(job)
+    assert execute(plan_job((project.a,), "ETH/BTC", f"{project.p}-x", f"{project.p}-f")).outcomes
