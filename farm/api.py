@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from farm import context, registry
 from farm.errors import SchemaError
+from farm.identity.inputs import snapshot_strategy
 from farm.models import Candles, ms_to_datetime
 from farm.schemas import (
     ExchangeSchema,
@@ -47,7 +48,15 @@ def add_exchange(
     format_quantity: Callable[[str, float], str] | None = None,
     callbacks: Any = None,
     note: str | None = None,
+    identity: str | Callable[[str], str] | None = None,
 ) -> ExchangeSchema:
+    """Register an exchange. `get_candles` is a farm source (`FileSource`, `DataFrameSource`,
+    `SyntheticSource`, `sample_source(...)`), its bound `get_candles`, or any callable.
+
+    `identity` says what the data is, for farm result keys (docs/keys.md): a string, or a
+    function of the symbol, that changes whenever the candles do (a dataset version, a file's
+    digest). Farm sources say it themselves; a callable without one is fingerprinted from the
+    candles it returns for each job's frame."""
     return registry.exchanges.add(
         _make(
             ExchangeSchema,
@@ -57,6 +66,7 @@ def add_exchange(
             format_quantity=format_quantity,
             callbacks=callbacks,
             note=note,
+            identity=identity,
         )
     )
 
@@ -107,7 +117,10 @@ def add_strategy(
         params=dict(params or {}),
         note=note,
     )
-    return registry.strategies.add(schema)
+    registry.strategies.add(schema)
+    # The code version is of the code imported now: snapshot the strategy's modules at once.
+    snapshot_strategy(strategy_name)
+    return schema
 
 
 def add_risk(

@@ -87,6 +87,9 @@ class ExchangeSchema(Schema):
     get_candles: Any
     format_price: Any = None
     format_quantity: Any = None
+    identity: Any = None
+    """What the data is (a string, or a function of the symbol), for result keys; None: asked
+    of the source (`identity(symbol)`), else a fingerprint of the candles (`farm.identity.data`)."""
     callback_names: ClassVar[tuple[str, ...]] = EXCHANGE_CALLBACKS
 
     @model_validator(mode="after")
@@ -97,6 +100,9 @@ class ExchangeSchema(Schema):
             value = getattr(self, field)
             if value is not None:
                 _check_callable(value, f"exchange {self.exchange_name}: {field}")
+        if self.identity is not None and not (callable(self.identity) or (isinstance(self.identity, str) and self.identity)):
+            raise SchemaError(f"exchange {self.exchange_name}: identity must be a non-empty string or a function "
+                              f"of the symbol, got {type(self.identity).__name__}")
         return self
 
     @property

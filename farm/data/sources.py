@@ -55,6 +55,7 @@ from farm.data.candles import (
 )
 from farm.data.synthetic import ORIGIN_MS, SyntheticSource, stable_hash
 from farm.errors import CandleDataError, NotFoundError, SchemaError
+from farm.identity.data import arrays_digest, file_digest
 from farm.intervals import interval_ms
 from farm.models import CandleArrays
 
@@ -138,6 +139,7 @@ class DataFrameSource(_StoredSource):
         self._init_interval(interval)
         self._single: _Series | None = None
         self._by_symbol: dict[str, _Series] = {}
+        self._digests: dict[int, str] = {}
         if isinstance(data, Mapping):
             for symbol, frame in data.items():
                 if not isinstance(symbol, str):
@@ -149,6 +151,15 @@ class DataFrameSource(_StoredSource):
         else:
             where = "candles (served for every symbol)"
             self._single = _Series(validate(extract(data, where), where, self._base_step), self._base_step)
+
+    def identity(self, symbol: str) -> str:
+        """What this source's candles for `symbol` are (for farm result keys): a digest of the
+        validated base candles, computed once per series."""
+        series = self._series(symbol)
+        digest = self._digests.get(id(series))
+        if digest is None:
+            digest = self._digests[id(series)] = arrays_digest(series.base)
+        return f"frame:{self.interval}:{digest[:32]}"
 
     def symbols(self) -> list[str] | None:
         """The symbols held, or None when one frame answers for any symbol."""
@@ -216,6 +227,14 @@ class FileSource(_StoredSource):
     def path_for(self, symbol: str) -> Path:
         """The file that holds `symbol`'s candles (it may not exist)."""
         return Path(self.pattern.format(symbol=symbol.replace("/", "-"), interval=self.interval))
+
+    def identity(self, symbol: str) -> str:
+        """What this source's candles for `symbol` are (for farm result keys): the digest of the
+        file's bytes, hashed again only when its size or mtime changes (`file_digest`)."""
+        path = self.path_for(symbol)
+        if not path.is_file():
+            raise NotFoundError(f"candle file {str(path)!r} (symbol {symbol!r}) not found")
+        return f"file:{self._format}:{self.interval}:{file_digest(path)[:32]}"
 
     def symbols(self) -> list[str]:
         """Symbols with a file, "-" read back as "/" (so "ETH-BTC" lists as "ETH/BTC")."""

@@ -140,6 +140,13 @@ class SyntheticSource:
         self.__dict__.update(state)
         self._init_caches()
 
+    def identity(self, symbol: str) -> str:
+        """What this source's candles are (for farm result keys): its parameters, which with the
+        symbol (part of every key) and farm's code determine every candle."""
+        params = (self.seed, self.start_price, self.volatility, self.drift, self.interval, self.volume,
+                  self.gap_probability, self.anchor_ms)
+        return "synthetic:" + ",".join(repr(p) for p in params)
+
     def __repr__(self) -> str:
         return (
             f"SyntheticSource(seed={self.seed}, start_price={self.start_price}, volatility={self.volatility}, "

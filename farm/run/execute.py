@@ -16,11 +16,12 @@ from typing import Any
 from farm import config as farm_config
 from farm import events, registry
 from farm.errors import FarmError
+from farm.identity.code import snapshot_loaded
 from farm.persist import Store
 from farm.persist import keys as K
 from farm.run import status
 from farm.run.backtest import backtest_path, run_backtest, run_group
-from farm.run.jobs import BacktestJob, StrategyOutcome, TaskFailure, TaskResult, strategy_code_version
+from farm.run.jobs import BacktestJob, StrategyOutcome, TaskFailure, TaskResult, check_job_inputs
 from farm.run.storage import keep_partials, storages
 from farm.stats import backtest_statistics
 
@@ -39,7 +40,9 @@ _loaded_by_configured: set[str] = set()
 def mark_configured_imports(before: set[str]) -> None:
     """Called by a worker right after importing FARM_IMPORTS: the modules loaded since `before`
     came in through configured modules (e.g. the strategy package they import) and are allowed."""
-    _loaded_by_configured.update(set(sys.modules) - before)
+    loaded = set(sys.modules) - before
+    _loaded_by_configured.update(loaded)
+    snapshot_loaded(loaded)  # the code version of what this worker imported, taken now
 
 
 def import_job_modules(modules: Sequence[str], allowed: Sequence[str] | None) -> None:
@@ -61,12 +64,7 @@ def execute(job: BacktestJob, *, allowed_imports: Sequence[str] | None = None) -
     import_job_modules(job.imports, allowed_imports)
     for name in job.strategies:
         registry.get_strategy(name, source="job")
-    here = strategy_code_version(job.strategies)
-    if here != job.code_version:
-        raise JobError(
-            f"code version mismatch for {', '.join(job.strategies)}: this worker runs {here}, the job was "
-            f"planned with {job.code_version}; deploy the same strategy code everywhere"
-        )
+    check_job_inputs(job)  # code as imported, frame dates, data: refused, never run, if they differ
     saved = farm_config.get_config()
     farm_config.set_config(unsafe=True, **job.config)
     outcomes: list[StrategyOutcome] = []

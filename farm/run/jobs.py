@@ -1,14 +1,12 @@
 """Units of farm work: a frozen, JSON round-trippable `BacktestJob` whose content hash is its
 task id and its result's storage key, and the JSON records a task leaves behind.
 
-The key covers everything that decides the outcome (strategies with their variant parameters,
-symbol, exchange, frame, engine config, code version), so a re-run finds finished work by key
-and a double run stores one result.
+The key covers everything that decides the outcome and nothing else (the rule is written once,
+in `farm.identity`), so a re-run finds finished work by key and a double run stores one result.
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import sys
@@ -16,8 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import farm
 from farm import registry
+from farm.identity import FrameSpan, content_key, key_body
+from farm.identity.inputs import check_inputs as check_job_inputs
+from farm.identity.inputs import strategy_code_version
 from farm.models import CancelledResult, ClosedResult
 from farm.stats import BacktestStatistics
 
@@ -30,20 +30,28 @@ class BacktestJob(BaseModel):
     group), run one after another in this order in one task, as the walker would."""
     symbol: str
     exchange_name: str
+    """Where a worker finds the exchange (its registry); the key has `data` instead."""
     frame_name: str
+    """Where a worker finds the frame; the key has `frame` instead."""
+    frame: FrameSpan
+    """The frame's interval and dates: what decides the outcome, whatever the frame is called."""
+    data: str
+    """The identity of the exchange's candles for `symbol` (`farm.identity.data`)."""
     config: dict[str, Any]
-    """The full engine config the job runs with (EngineConfig fields)."""
+    """The full engine config the job runs with (EngineConfig fields); only the outcome fields
+    are in the key (`farm.identity.NOT_OUTCOME`)."""
     code_version: str
+    """The code version of the strategies as the planning process imported them."""
     imports: tuple[str, ...] = ()
     """Modules that register the names above; workers import only those in FARM_IMPORTS."""
 
     def canonical_json(self) -> str:
-        """Everything that decides the outcome; not `imports`, which only says how to load it."""
-        return json.dumps(self.model_dump(mode="json", exclude={"imports"}), sort_keys=True, separators=(",", ":"))
+        """Everything that decides the outcome (`farm.identity.key_body`)."""
+        return json.dumps(key_body(self.model_dump(mode="json")), sort_keys=True, separators=(",", ":"))
 
     @property
     def key(self) -> str:
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:40]
+        return content_key(self.model_dump(mode="json"))
 
 
 class StrategyOutcome(BaseModel):
@@ -78,31 +86,18 @@ class TaskFailure(BaseModel):
     worker: str = ""
 
 
-def strategy_code_version(strategy_names: list[str] | tuple[str, ...]) -> str:
-    """Hash of the source of every module that defines these strategies, plus the package
-    version: a result computed by other code is never mistaken for this code's."""
-    sources: dict[str, str] = {}
-    for name in strategy_names:
-        schema = registry.get_strategy(name)
-        for fn in (schema.get_signal, schema.signals):
-            if fn is None:
-                continue
-            module = inspect.getmodule(fn)
-            if module is None:
-                continue
-            try:
-                sources[module.__name__] = inspect.getsource(module)
-            except (OSError, TypeError):
-                # Defined interactively: fall back to the function's own code object.
-                code = getattr(fn, "__code__", None)
-                sources[f"{module.__name__}.{getattr(fn, '__qualname__', '?')}"] = repr(
-                    (code.co_code, code.co_consts) if code else fn
-                )
-    digest = hashlib.sha256(f"backtest-farm {farm.__version__}\n".encode())
-    for module_name in sorted(sources):
-        digest.update(f"\n# {module_name}\n".encode())
-        digest.update(sources[module_name].encode())
-    return digest.hexdigest()[:16]
+def plan_job(strategies: tuple[str, ...] | list[str], symbol: str, exchange_name: str, frame_name: str, *,
+             config: dict[str, Any] | None = None, imports: tuple[str, ...] = ()) -> BacktestJob:
+    """One job with its inputs looked up from the registries as a sweep plans them (a sweep does
+    the same for many jobs at once, computing each symbol's data identity once)."""
+    from farm.config import get_config
+    from farm.identity.inputs import plan_inputs
+
+    config = get_config().model_dump() if config is None else config
+    span, data = plan_inputs(exchange_name, frame_name, [symbol], config)
+    return BacktestJob(strategies=tuple(strategies), symbol=symbol, exchange_name=exchange_name,
+                       frame_name=frame_name, frame=span, data=data[symbol], config=config,
+                       code_version=strategy_code_version(strategies), imports=imports)
 
 
 def loaded_modules_defining(strategy_names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -118,8 +113,8 @@ def loaded_modules_defining(strategy_names: list[str] | tuple[str, ...]) -> tupl
 
 
 __all__ = [
-    "BacktestJob", "ClosedResult", "StrategyOutcome", "TaskFailure", "TaskResult",
-    "job_payload_key", "loaded_modules_defining", "strategy_code_version",
+    "BacktestJob", "ClosedResult", "StrategyOutcome", "TaskFailure", "TaskResult", "check_job_inputs",
+    "job_payload_key", "loaded_modules_defining", "plan_job", "strategy_code_version",
 ]
 
 
@@ -129,9 +124,7 @@ def job_payload_key(payload: object) -> str | None:
     version queued it) still records the failure where the coordinator looks for it."""
     if not isinstance(payload, dict):
         return None
-    body = {k: v for k, v in payload.items() if k != "imports"}
     try:
-        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError):
+        return content_key(payload)
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    return hashlib.sha256(text.encode()).hexdigest()[:40]

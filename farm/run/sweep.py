@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from farm import registry
 from farm.config import get_config, get_settings
+from farm.identity.inputs import plan_inputs
 from farm.persist import Store, open_store
 from farm.persist import keys as K
 from farm.run.jobs import BacktestJob, loaded_modules_defining, strategy_code_version
@@ -99,12 +100,20 @@ def plan_sweep(walker_name: str, symbols: Sequence[str]) -> SweepManifest:
     # Each job names only the modules its own strategies need: one module a worker may not
     # import fails that module's tasks, not the whole sweep.
     imports = {tuple(group): tuple(sorted(configured | set(loaded_modules_defining(group)))) for group in groups}
-    versions = {tuple(group): strategy_code_version(group) for group in groups}
+    # Variants share their base strategy's code version: computed once per base group.
+    by_base: dict[tuple[str, ...], str] = {}
+    versions: dict[tuple[str, ...], str] = {}
+    for group in groups:
+        bases = tuple(registry.get_strategy(name).base_strategy or name for name in group)
+        if bases not in by_base:
+            by_base[bases] = strategy_code_version(group)
+        versions[tuple(group)] = by_base[bases]
+    span, data = plan_inputs(walker.exchange_name, walker.frame_name, symbols, config)
     jobs = [
         BacktestJob(
             strategies=tuple(group), symbol=symbol, exchange_name=walker.exchange_name,
-            frame_name=walker.frame_name, config=config, code_version=versions[tuple(group)],
-            imports=imports[tuple(group)],
+            frame_name=walker.frame_name, frame=span, data=data[symbol], config=config,
+            code_version=versions[tuple(group)], imports=imports[tuple(group)],
         )
         for symbol in symbols
         for group in groups

@@ -132,7 +132,9 @@ class WorkerProcess:
     def __init__(self, name: str, queue: str, env: dict[str, str], log_dir: Path):
         self.name = name
         self.log_path = log_dir / f"worker-{name}.log"
-        full_env = {**os.environ, **env, "FARM_QUEUE": queue, "PYTHONPATH": str(ROOT)}
+        # An extra PYTHONPATH in `env` (modules a test wrote) comes after the repository.
+        extra = [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []
+        full_env = {**os.environ, **env, "FARM_QUEUE": queue, "PYTHONPATH": os.pathsep.join([str(ROOT), *extra])}
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "farm.cli", "worker", "--pool=solo", "--concurrency=1", "-n", f"{name}@%h",

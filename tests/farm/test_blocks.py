@@ -15,6 +15,7 @@ import pytest
 
 import farm
 from farm.data.sample import sample_source
+from farm.identity import FrameSpan
 from farm.persist import keys as K
 from farm.run.backtest import exchange_client
 from farm.run.blocks import JobBlock, effective_block_size, plan_blocks
@@ -64,7 +65,8 @@ def test_blocks_group_one_strategys_variants_per_symbol(registered):
 def test_blocks_are_even_and_shrink_to_keep_workers_busy():
     def job(i: int) -> BacktestJob:
         return BacktestJob(strategies=(f"s(fast={i})",), symbol="X/Y", exchange_name="e", frame_name="f",
-                           config={}, code_version="v")
+                           frame=FrameSpan(interval="1m", start_ms=0, end_ms=60_000), data="d", config={},
+                           code_version="v")
 
     jobs = [job(i) for i in range(1000)]
     sizes = [len(b.jobs) for b in plan_blocks(jobs, 64)]
@@ -180,7 +182,9 @@ def test_a_block_loads_its_candles_once(form, registered, tmp_path):
     assert len(plan_blocks(block, 50)) == 1 and len(block) == 10
     store = store_at(tmp_path / "store")
 
-    statuses = execute_block_and_store(block, store) + execute_block_and_store(lone, store)
+    # The lone job has the key of the block's first (same data, frame, code: keys hold no exchange
+    # name), so it gets a store of its own, or it would be found stored and not run.
+    statuses = execute_block_and_store(block, store) + execute_block_and_store(lone, store_at(tmp_path / "lone"))
 
     assert {status for _, status in statuses} == {"ok"}
     fetches_block = exchange_client("tf-count-block").fetch_calls

@@ -308,7 +308,7 @@ def test_an_empty_run_on_the_kernel_still_reports_its_path():
 def test_task_results_name_the_path_per_strategy():
     from farm.config import get_config
     from farm.run.execute import execute
-    from farm.run.jobs import BacktestJob, StrategyOutcome, TaskResult, strategy_code_version
+    from farm.run.jobs import StrategyOutcome, TaskResult, plan_job
 
     synthetic(0.0, days=1)
     farm.add_strategy("sma", "1m", sma.get_signal, signals=sma.vectorised_signals, params=sma.PARAMS)
@@ -318,9 +318,7 @@ def test_task_results_name_the_path_per_strategy():
     farm.add_strategy("g2", "1m", signals=crossing, params={"fast": 7}, risk_name="r")
 
     def outcomes(*names: str) -> list[StrategyOutcome]:
-        job = BacktestJob(strategies=names, symbol=SYMBOL, exchange_name="x", frame_name="f",
-                          config=get_config().model_dump(), code_version=strategy_code_version(names))
-        return execute(job).outcomes
+        return execute(plan_job(names, SYMBOL, "x", "f", config=get_config().model_dump())).outcomes
 
     [kernel_run] = outcomes("sma")
     assert (kernel_run.path, kernel_run.path_reason) == ("kernel", None) and kernel_run.stats.total_signals
@@ -330,10 +328,8 @@ def test_task_results_name_the_path_per_strategy():
     assert [o.path for o in group] == ["per-tick", "per-tick"]
     assert all("risk group" in o.path_reason for o in group)
     # Results stored before the field existed still load.
-    old = TaskResult.model_validate_json(execute(BacktestJob(
-        strategies=("sma",), symbol=SYMBOL, exchange_name="x", frame_name="f", config=get_config().model_dump(),
-        code_version=strategy_code_version(("sma",)),
-    )).model_dump_json(exclude={"outcomes": {0: {"path", "path_reason"}}}))
+    old = TaskResult.model_validate_json(execute(plan_job(("sma",), SYMBOL, "x", "f")).model_dump_json(
+        exclude={"outcomes": {0: {"path", "path_reason"}}}))
     assert old.outcomes[0].path is None
 
 
