@@ -173,6 +173,11 @@ class CandleSeries:
         if k < len(self._bad_ts) and self._bad_ts[k] <= ts[i1 - 1]:
             raise CandleDataError(self.bad[int(self._bad_ts[k])])
 
+    @property
+    def tpv(self) -> np.ndarray:
+        """`steps.typical_volume` of the candles (the VWAP's terms), for the compiled steps."""
+        return self._tpv_arr
+
     def hint(self, t: int) -> int:
         """Where a candle opening at `t` would sit without gaps: a start for `steps.seek`."""
         return (t - self._ts[0]) // self.step if self._ts else 0

@@ -393,11 +393,11 @@ class StrategyRuntime:
         end, status = steps.lifetime_end(ts, anchor, row.pending_at, met, step, tolerance, now_ms())
         if status != steps.END_OK:
             return None  # no candle to resolve it on yet, or the closing one may still arrive
-        series.check_clean(steps.ending_start(ts, check_start, n_avg, step) if check_start <= end else check_start,
-                           end + 1)
+        # Every candle the resolution may read: the lifetime candles and the VWAP windows.
+        series.check_clean(steps.ending_start(ts, min(check_start, end), n_avg, step), end + 1)
         code, index, price = steps.resolve_pending(
             _side(row), float(row.price_take_profit), float(row.price_stop_loss), ts, a.high, a.low,
-            series._tpv_arr, a.volume, a.close, check_start, end, n_avg, step,
+            series.tpv, a.volume, a.close, check_start, end, n_avg, step,
         )
         self._partials_over(series, row, check_start, index)
         return self._close(REASONS[code], price, int(ts[index]))

@@ -83,7 +83,7 @@ def milestones(series: CandleSeries, trades: Trades, results: list[ClosedResult 
     starts = trades.check_start[idx].astype(np.int64)
     ends = trades.close_index[idx].astype(np.int64)
     a = series.arrays
-    first, at_price = _first_crossings(a.timestamp, series._tpv_arr, a.volume, a.close, int(series.step), int(n_avg),
+    first, at_price = _first_crossings(a.timestamp, series.tpv, a.volume, a.close, int(series.step), int(n_avg),
                                        starts, ends, sign, price_open, take_profit, stop_loss,
                                        np.asarray(LEVELS, dtype=np.float64))
     t_idx, l_idx, kinds = np.nonzero(first >= 0)
