@@ -12,6 +12,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 import farm
 from farm.intervals import interval_ms
 from farm.schemas import StrategySchema
@@ -57,7 +59,10 @@ def close_price(candles: farm.Candles) -> float:
     from farm.kernel.signals import average_prices
 
     n = int(farm.get_config().avg_price_candles_count)
-    return float(average_prices(candles[max(len(candles) - n, 0):])[-1])
+    tail = candles[max(len(candles) - n, 0):]
+    last = np.zeros(len(tail), dtype=np.int8)
+    last[-1] = 1
+    return float(average_prices(tail, at=last)[0])  # type: ignore[arg-type]
 
 
 def register_all() -> list[str]:

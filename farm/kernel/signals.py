@@ -27,7 +27,8 @@ strategy interval coarser than the candles, an attempt rejected by validation). 
 never read at an attempt is gone, exactly as a per-tick answer nobody asked for. So a row must
 not depend on when it is read: a strategy whose `get_signal` prices its TP/SL from the current
 price at the tick has the same vectorised form only where the data has no gaps (use the close
-or `average_prices`, the price at the bar's close, in both forms). Rows are arrays rather than
+or `average_prices`, the price at the bar's close, in both forms; the bundled examples read
+`strategies.newest_window` and `strategies.close_price` per tick). Rows are arrays rather than
 objects because a sweep evaluates millions of them.
 """
 
