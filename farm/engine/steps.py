@@ -6,6 +6,7 @@ and once in numba; two copies drift, and a loop variable in one copy once return
 instead of 61. So every rule that decides a price, a candle or a validity lives here and only
 here (SPEC §3.4 with D1, §5.5 numbers, §5.8 with D3 and D11, §6, §7.1):
 
+* `newest_closed`: the newest candle closed at a tick (the bar a generation attempt reads);
 * windows and VWAP: `closed_window`/`average_price` (the "current price" at a tick, D1),
   `ending_start`/`vwap_ending`/`vwaps_ending` (the price once a candle closed), `vwap`;
 * `scan_scheduled`: a scheduled signal's activation, stop-loss cancel or timeout over candles;
@@ -99,6 +100,15 @@ def seek(a: np.ndarray, v: int, hint: int, right: bool) -> int:
         else:
             hi = mid
     return lo
+
+
+@nb.njit(**_JIT)
+def newest_closed(opens: np.ndarray, t: int, step: int, hint: int) -> int:
+    """D1: the index of the newest candle (or bar) closed by tick `t` — the last with
+    `open + step <= t` — or −1 if none: what a strategy sees as its newest candle at `t`, and so
+    the vectorised row a generation attempt at `t` reads (again at a later attempt while no newer
+    one closed)."""
+    return seek(opens, t - step, hint, True) - 1
 
 
 # ---- VWAP (SPEC §3.4 with D1) -------------------------------------------------------------

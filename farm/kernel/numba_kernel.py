@@ -96,8 +96,8 @@ def run_kernel(
             continue
         has_last = True
         last = t
-        if j + 1 < nbars and bar_open[j + 1] + step <= t:  # the newest bar closed by t
-            j = steps.seek(bar_open, t - step, j + 1, True) - 1
+        if j + 1 < nbars and bar_open[j + 1] + step <= t:  # a newer bar closed: move to the newest
+            j = steps.newest_closed(bar_open, t, step, j + 1)
         if j < 0 or position[j] == 0:
             # No signal until bar q: the ticks before the first one that can read it yield
             # nothing, so jump there — when that tick is an attempt whatever came before it

@@ -282,15 +282,17 @@ _last_prices: list = []
 
 def as_get_signal(table: SignalTable, step: int, frame_step: int | None = None
                   ) -> Callable[..., dict[str, Any] | None]:
-    """A per-tick `get_signal` reading a precomputed table with the engine's bar rule (the row
-    of the newest bar closed at the tick): what the per-tick engine runs when the kernel cannot
+    """A per-tick `get_signal` reading a precomputed table with the kernel's bar rule
+    (`steps.newest_closed`: the row of the newest bar closed at the tick): what the per-tick engine runs when the kernel cannot
     (partial listeners, callbacks, risk), and the reference the kernel is tested against.
     `frame_step` is accepted for older callers and not used: the rule does not depend on it."""
-    closes = table.timestamp + step
+    from farm.engine.steps import newest_closed
+
+    opens = np.ascontiguousarray(table.timestamp, dtype=np.int64)
 
     def get_signal(symbol: str, when: datetime, **_params: Any) -> dict[str, Any] | None:
         t = int(round(when.timestamp() * 1000))
-        j = int(np.searchsorted(closes, t, side="right")) - 1
+        j = newest_closed(opens, t, step, (t - int(opens[0])) // step if len(opens) else 0)
         if j < 0:
             return None
         return table.dto(j)
