@@ -281,3 +281,27 @@ def test_no_entry_price_uses_a_candle_closing_after_its_tick(base: str, frame: s
             expected = parity("s", "A")
             entries.setdefault(t, []).append(expected[0].signal.price_open)
     assert all(a == b for a, b in entries.values())
+
+
+def test_a_row_rejected_at_every_attempt_of_a_gap_is_reported_each_time():
+    """An invalid row whose bar stays the newest for seven attempts (00:09–00:15; minutes 00:09–00:14
+    missing): per tick get_signal is asked and fails seven times; the kernel reports the same seven
+    errors (more than one per signalling bar: its output arrays grow)."""
+    farm.set_config(unsafe=True, **REFERENCE_TEST_CONFIG, avg_price_candles_count=10)
+    farm.add_exchange("x", DataFrameSource(candles_df([T0 + m * MIN for m in range(31) if not 9 <= m <= 14])))
+    farm.add_frame("f", "1m", T0 + 5 * MIN, T0 + 30 * MIN)
+    bar = T0 + 8 * MIN
+    bad = {"position": "long", "price_take_profit": 90.0, "price_stop_loss": 80.0, "minute_estimated_time": 5}
+
+    def get_signal(symbol: str, when: datetime) -> dict | None:
+        window = farm.get_candles(symbol, "1m", 21)
+        return bad if len(window) and int(window.timestamp[-1]) == bar else None
+
+    def signals(candles: Candles) -> dict:
+        return {**bad, "position": (candles.timestamp == bar).astype(np.int8)}
+
+    farm.add_strategy("s", "1m", get_signal, signals=signals)
+    expected, errors = per_tick("s", symbol="A")
+    got = kernel("s", symbol="A")
+    assert len(errors) == 7 and expected == [] and got.results == []
+    assert [str(e) for e in got.errors] == errors
