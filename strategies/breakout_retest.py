@@ -17,7 +17,7 @@ import numpy as np
 
 import farm
 from farm.schemas import StrategySchema
-from strategies import register_once
+from strategies import close_price, newest_window, register_once
 
 NAME = "breakout_retest"
 PARAMS = {"channel": 48, "tp_pct": 1.5, "sl_pct": 0.75, "lifetime": 360}
@@ -26,8 +26,8 @@ PARAMS = {"channel": 48, "tp_pct": 1.5, "sl_pct": 0.75, "lifetime": 360}
 def get_signal(
     symbol: str, when: datetime, *, channel: int, tp_pct: float, sl_pct: float, lifetime: int
 ) -> dict | None:
-    candles = farm.get_candles(symbol, farm.get_config().base_interval, channel + 1)
-    if len(candles) < channel + 1:
+    candles = newest_window(symbol, channel + 1)
+    if candles is None:
         return None
     high = float(candles.high[:-1].max())
     low = float(candles.low[:-1].min())
@@ -40,7 +40,7 @@ def get_signal(
         return None
     # The engine prices with a VWAP that lags the breakout candle: only place the retest order
     # while the market is still on the breakout side of the level.
-    price = farm.get_average_price(symbol)
+    price = close_price(candles)
     if (price - entry) * sign <= 0:
         return None
     return {
@@ -58,7 +58,7 @@ def vectorised_signals(
 ) -> dict[str, Any]:
     """The same strategy per bar: the breakout of the `channel` candles before each bar
     (`channel_breakout`), kept where the VWAP a per-tick run would read is still on the
-    breakout side, a limit entry at the broken level. Needs numba (the `fast` extra)."""
+    breakout side, a limit entry at the broken level. """
     from farm.intervals import interval_ms
     from farm.kernel.indicators import channel_breakout
     from farm.kernel.signals import average_prices

@@ -16,7 +16,7 @@ import numpy as np
 
 import farm
 from farm.schemas import StrategySchema
-from strategies import register_once
+from strategies import close_price, newest_window, register_once
 
 NAME = "mean_reversion"
 PARAMS = {"window": 96, "width": 3.0, "min_move_pct": 1.5, "max_move_pct": 10.0, "lifetime": 480}
@@ -26,8 +26,8 @@ def get_signal(
     symbol: str, when: datetime, *, window: int, width: float, min_move_pct: float, max_move_pct: float,
     lifetime: int,
 ) -> dict | None:
-    candles = farm.get_candles(symbol, farm.get_config().base_interval, window)
-    if len(candles) < window:
+    candles = newest_window(symbol, window)
+    if candles is None:
         return None
     close = candles.close
     mean = float(close.mean())
@@ -35,7 +35,7 @@ def get_signal(
     last = float(close[-1])
     if band <= 0 or abs(last - mean) <= band:
         return None
-    price = farm.get_average_price(symbol)
+    price = close_price(candles)
     # Aim back at the mean, but never closer than the minimum move the fees allow.
     # and never further than the stop-loss limit allows.
     move = min(max(abs(mean - price), price * min_move_pct / 100), price * max_move_pct / 100)
@@ -55,7 +55,7 @@ def vectorised_signals(
 ) -> dict[str, Any]:
     """The same strategy per bar: the band test with numpy's own mean/std arithmetic on each
     bar's window (`band_breach`), the target and stop from the VWAP a per-tick run would read,
-    computed with `get_signal`'s expressions. Needs numba (the `fast` extra)."""
+    computed with `get_signal`'s expressions. """
     from farm.intervals import interval_ms
     from farm.kernel.indicators import band_breach
     from farm.kernel.signals import average_prices

@@ -12,7 +12,7 @@ import numpy as np
 
 import farm
 from farm.schemas import StrategySchema
-from strategies import register_once
+from strategies import close_price, newest_window, register_once
 
 NAME = "sma_cross"
 PARAMS = {"fast": 10, "slow": 50, "tp_pct": 2.0, "sl_pct": 1.0, "lifetime": 240}
@@ -21,8 +21,8 @@ PARAMS = {"fast": 10, "slow": 50, "tp_pct": 2.0, "sl_pct": 1.0, "lifetime": 240}
 def get_signal(
     symbol: str, when: datetime, *, fast: int, slow: int, tp_pct: float, sl_pct: float, lifetime: int
 ) -> dict | None:
-    candles = farm.get_candles(symbol, farm.get_config().base_interval, slow + 1)
-    if len(candles) < slow + 1:
+    candles = newest_window(symbol, slow + 1)
+    if candles is None:
         return None  # not enough history yet (or a gap in it)
     # One cumulative sum gives all four averages (now and one candle ago) in O(1) numpy calls.
     cs = candles.close.cumsum()
@@ -32,7 +32,7 @@ def get_signal(
     slow_prev = cs[-2] / slow
     if not (fast_prev <= slow_prev and fast_now > slow_now):
         return None
-    price = farm.get_average_price(symbol)
+    price = close_price(candles)
     return {
         "position": "long",
         "price_take_profit": price * (1 + tp_pct / 100),
@@ -47,7 +47,7 @@ def vectorised_signals(
 ) -> dict[str, Any]:
     """The same strategy in vectorised form (farm.kernel): per bar, what `get_signal` returns at
     that bar's close — the cross decided with the very arithmetic of `get_signal` (a cumulative
-    sum over its own slow+1 window), TP/SL from the same VWAP. Needs numba (the `fast` extra).
+    sum over its own slow+1 window), TP/SL from the same VWAP.
 
     With fast >= slow `get_signal` fails on every tick (its window is too short for the
     indices it reads), so no bar signals here either."""

@@ -21,6 +21,7 @@ import numpy as np
 
 from farm.cache import candle_cache
 from farm.config import get_config
+from farm.engine import steps
 from farm.engine.anomaly import check_candles
 from farm.errors import CandleDataError, CandleFetchError, FarmError, NoCandlesError
 from farm.intervals import CANDLE_INTERVALS, MINUTE_MS, interval_ms
@@ -80,13 +81,10 @@ class CandleSeries:
         """Open time → problem, for candles that failed the checks (used only if touched)."""
         self._bad_ts = np.empty(0, dtype=np.int64)
         self._tpv_arr = np.empty(0, dtype=np.float64)
+        """`steps.typical_volume` of the candles: the VWAP's terms, computed once per series."""
         self._ts: list[int] = []
         """Open times as a Python list: `bisect` on it is several times cheaper than a scalar
         numpy `searchsorted`, and windows are looked up on every tick."""
-        self._tpv: list[float] = []
-        self._vol: list[float] = []
-        self._close: list[float] | None = None
-        """Closes as a list, built only when a window without volume first needs them."""
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -161,12 +159,8 @@ class CandleSeries:
 
     def _set(self, arrays: CandleArrays) -> None:
         self.arrays = arrays
-        tpv = (arrays.high + arrays.low + arrays.close) / 3 * arrays.volume
-        self._tpv_arr = tpv
+        self._tpv_arr = steps.typical_volume(arrays.high, arrays.low, arrays.close, arrays.volume)
         self._ts = arrays.timestamp.tolist()
-        self._tpv = tpv.tolist()
-        self._vol = arrays.volume.tolist()
-        self._close = None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -179,70 +173,28 @@ class CandleSeries:
         if k < len(self._bad_ts) and self._bad_ts[k] <= ts[i1 - 1]:
             raise CandleDataError(self.bad[int(self._bad_ts[k])])
 
-    def vwap(self, i0: int, i1: int) -> float:
-        """VWAP of candles `[i0, i1)`: Σ(typical·volume)/Σvolume, or the mean close if no volume
-        traded; summed left to right so every path (tick, fast-forward, kernel) agrees exactly."""
-        tpv, vol = self._tpv, self._vol
-        s_pv = 0.0
-        s_v = 0.0
-        for k in range(i0, i1):
-            s_pv += tpv[k]
-            s_v += vol[k]
-        if s_v == 0:
-            close = self._close
-            if close is None:
-                close = self._close = self.arrays.close.tolist()
-            s_c = 0.0
-            for k in range(i0, i1):
-                s_c += close[k]
-            return s_c / (i1 - i0)
-        return s_pv / s_v
+    @property
+    def tpv(self) -> np.ndarray:
+        """`steps.typical_volume` of the candles (the VWAP's terms), for the compiled steps."""
+        return self._tpv_arr
 
+    def hint(self, t: int) -> int:
+        """Where a candle opening at `t` would sit without gaps: a start for `steps.seek`."""
+        return (t - self._ts[0]) // self.step if self._ts else 0
 
     def vwap_ending(self, j: int, n: int) -> float:
-        """VWAP of the (up to) `n` base candle slots ending with candle `j`: open times in
-        `(ts_j − n·step, ts_j]`, i.e. the "current price" once candle `j` has closed."""
-        ts = self.arrays.timestamp
-        i0 = int(ts.searchsorted(int(ts[j]) - (n - 1) * self.step))
-        self.check_clean(i0, j + 1)
-        return self.vwap(i0, j + 1)
+        """The current price once candle `j` has closed (`steps.vwap_ending`)."""
+        a = self.arrays
+        if len(self._bad_ts):
+            self.check_clean(steps.ending_start(a.timestamp, j, n, self.step), j + 1)
+        return steps.vwap_ending(a.timestamp, self._tpv_arr, a.volume, a.close, j, n, self.step)
 
     def vwaps_ending(self, i0: int, i1: int, n: int) -> np.ndarray:
-        """`vwap_ending(j, n)` for every j in `[i0, i1)`, vectorised with the same left-to-right
-        summation (adding 0.0 for slots outside a window leaves a sum unchanged)."""
+        """`vwap_ending(j, n)` for every j in `[i0, i1)` (`steps.vwaps_ending`)."""
         a = self.arrays
-        ts = a.timestamp
-        first = i0 - (n - 1)
-        if i1 > i0 and first >= 0 and int(ts[i1 - 1]) - int(ts[first]) == (i1 - 1 - first) * self.step:
-            # No gap anywhere: every window is the n candles before it, so slices replace gathers.
-            self.check_clean(first, i1)
-            length = i1 - i0
-            s_pv = self._tpv_arr[first : first + length].copy()
-            s_v = a.volume[first : first + length].copy()
-            s_c = a.close[first : first + length].copy()
-            for k in range(1, n):
-                s_pv += self._tpv_arr[first + k : first + k + length]
-                s_v += a.volume[first + k : first + k + length]
-                s_c += a.close[first + k : first + k + length]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return np.where(s_v == 0, s_c / n, s_pv / s_v)
-        idx = np.arange(i0, i1)
-        lo = ts.searchsorted(ts[i0:i1] - (n - 1) * self.step)
-        if len(idx):
-            self.check_clean(int(lo[0]), i1)
-        s_pv = np.zeros(len(idx))
-        s_v = np.zeros(len(idx))
-        s_c = np.zeros(len(idx))
-        for k in range(n):
-            ii = lo + k
-            inside = ii <= idx
-            ii = np.minimum(ii, idx)
-            s_pv = s_pv + np.where(inside, self._tpv_arr[ii], 0.0)
-            s_v = s_v + np.where(inside, a.volume[ii], 0.0)
-            s_c = s_c + np.where(inside, a.close[ii], 0.0)
-        count = (idx - lo + 1).astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(s_v == 0, s_c / count, s_pv / s_v)
+        if i1 > i0 and len(self._bad_ts):
+            self.check_clean(steps.ending_start(a.timestamp, i0, n, self.step), i1)
+        return steps.vwaps_ending(a.timestamp, self._tpv_arr, a.volume, a.close, i0, i1, n, self.step)
 
 
 def _slice_from(arrays: CandleArrays, start: int) -> CandleArrays:
@@ -385,15 +337,19 @@ class ExchangeClient:
         return Candles(s.arrays, i0, i1)
 
     def average_price(self, symbol: str, when: int) -> float:
-        """VWAP of the base candles closed at `when`: open times in `[when − N·step, when)`."""
+        """The current price at `when` (D1, `steps.average_price`): the VWAP of the last N base
+        candles closed by then, open times in `[a − N·step, a)` with `a = floor(when/step)·step`
+        — off the candle grid the candle still forming at `when` is not one of them."""
         cfg = get_config()
         s = self._series.get((symbol, cfg.base_interval)) or self.series(symbol, cfg.base_interval)
-        lo = when - cfg.avg_price_candles_count * s.step
-        if lo < s.covered_lo or when > s.covered_hi:
-            s.ensure(lo, when)
-        ts = s._ts
-        i0 = bisect_left(ts, lo)
-        i1 = bisect_left(ts, when, i0)
+        n = int(cfg.avg_price_candles_count)
+        step = s.step
+        hi = when // step * step
+        lo = hi - n * step
+        if lo < s.covered_lo or hi > s.covered_hi:
+            s.ensure(lo, hi)
+        a = s.arrays
+        i0, i1, price = steps.average_price(a.timestamp, s._tpv_arr, a.volume, a.close, when, n, step, s.hint(hi))
         if i1 <= i0:
             raise NoCandlesError(
                 f"no candles data for {symbol} on exchange {self.name} in the "
@@ -401,7 +357,7 @@ class ExchangeClient:
             )
         if len(s._bad_ts):
             s.check_clean(i0, i1)
-        return s.vwap(i0, i1)
+        return price
 
     def format_price(self, symbol: str, price: float) -> str:
         fn = self.schema.format_price

@@ -1,19 +1,15 @@
-"""Profit and loss of one closed signal with fees and slippage (SPEC §6)."""
+"""Profit and loss of one closed signal with fees and slippage (SPEC §6): the record around
+the compiled rule `farm.engine.steps.pnl`, which the kernel calls as well."""
 
 from __future__ import annotations
 
+from farm.engine import steps
 from farm.models import PnL
 
 
 def pnl_percentage(position: str, price_open: float, price_close: float, slippage_pct: float, fee_pct: float) -> float:
-    s = slippage_pct / 100
-    if position == "long":
-        open_ = price_open * (1 + s)
-        close = price_close * (1 - s)
-        return (close - open_) / open_ * 100 - 2 * fee_pct
-    open_ = price_open * (1 - s)
-    close = price_close * (1 + s)
-    return (open_ - close) / open_ * 100 - 2 * fee_pct
+    return steps.pnl(1 if position == "long" else -1, float(price_open), float(price_close), float(slippage_pct),
+                     float(fee_pct))
 
 
 def compute_pnl(position: str, price_open: float, price_close: float, slippage_pct: float, fee_pct: float) -> PnL:

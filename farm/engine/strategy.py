@@ -12,7 +12,7 @@ from typing import Any
 from farm import events
 from farm.config import get_config
 from farm.context import RunContext
-from farm.engine import lifecycle
+from farm.engine import lifecycle, steps
 from farm.engine.exchange import CandleSeries, ExchangeClient, now_ms
 from farm.engine.pnl import compute_pnl
 from farm.engine.risk import MergedRisk, NoRisk, RiskRuntime
@@ -39,6 +39,14 @@ log = logging.getLogger("farm.strategy")
 GAP_TOLERANCE_STEPS = 1440
 """How far past a signal's last lifetime slot the fast-forward looks for the candle that ends
 it when the data has a gap there (D11), in base candles."""
+
+
+REASONS = ("take_profit", "stop_loss", "time_expired")
+"""Close reasons by `steps` code."""
+
+
+def _side(row: SignalRow) -> int:
+    return 1 if row.position == "long" else -1
 
 
 class TickError(FarmError):
@@ -320,7 +328,9 @@ class StrategyRuntime:
     # ---- backtest fast-forward (§5.8 with D3, D11) ---------------------------------------
 
     def fast_forward(self) -> Any:
-        """Resolve the signal created (or activated) at this tick on the base candles that follow.
+        """Resolve the signal created (or activated) at this tick on the base candles that follow,
+        with the compiled steps the kernel runs too (`farm.engine.steps`); this method adds the
+        I/O: loading candles, callbacks, risk and records.
 
         Returns a closed or cancelled result; an active result when a scheduled signal is still
         waiting where the candles end (reference edge path); None when no candle after the
@@ -328,6 +338,7 @@ class StrategyRuntime:
         cfg = get_config()
         series = self.exchange.series(self.symbol, cfg.base_interval)
         step = series.step
+        n_avg = int(cfg.avg_price_candles_count)
         tolerance = GAP_TOLERANCE_STEPS * step
         if self.pending is None:
             row = self.scheduled
@@ -335,23 +346,22 @@ class StrategyRuntime:
                 raise FarmError("fast_forward: no pending or scheduled signal")
             timeout_at = row.scheduled_at + cfg.schedule_await_minutes * MINUTE_MS
             series.ensure(row.scheduled_at, timeout_at + tolerance)
-            ts = series.arrays.timestamp
-            start = int(ts.searchsorted(row.scheduled_at))
+            a = series.arrays
+            ts = a.timestamp
+            start = steps.seek(ts, row.scheduled_at, series.hint(row.scheduled_at), False)
             if start >= len(ts):
                 return None
-            timeout_index = int(ts.searchsorted(timeout_at))
-            series.check_clean(start, min(timeout_index + 1, len(ts)))
-            scan = lifecycle.scan_scheduled(
-                row.position, row.price_open, row.price_stop_loss, ts, series.arrays.high, series.arrays.low,
-                start, timeout_index,
+            code, index = steps.scan_scheduled(
+                _side(row), float(row.price_open), float(row.price_stop_loss), ts, a.high, a.low, start,
+                int(timeout_at),
             )
-            if scan.outcome is None:
-                price = series.vwap_ending(len(ts) - 1, cfg.avg_price_candles_count)
+            series.check_clean(start, index + 1)
+            if code == steps.WAITING:
+                price = series.vwap_ending(index, n_avg)
                 return self._finish(ActiveResult(signal=row, current_price=price, **self._names()))
-            at = int(ts[scan.index])
-            if scan.outcome in ("timeout", "cancel"):
-                price = series.vwap_ending(scan.index, cfg.avg_price_candles_count)
-                return self._cancel(row, price, at)
+            at = int(ts[index])
+            if code != steps.ACTIVATE:
+                return self._cancel(row, series.vwap_ending(index, n_avg), at)
             self.ctx.when = at
             if self.stopped:
                 self.scheduled = None
@@ -367,34 +377,30 @@ class StrategyRuntime:
             self._callback("on_write", row)
             self.risk.add(self.name, self.symbol, at)
             self._callback("on_open", row, row.price_open)
-            anchor = scan.index
-            check_start = scan.index + 1
+            anchor = index
+            check_start = index + 1
         else:
             row = self.pending
             series.ensure(row.pending_at, row.pending_at + step)
             ts = series.arrays.timestamp
-            anchor = check_start = int(ts.searchsorted(row.pending_at))
+            anchor = check_start = steps.seek(ts, row.pending_at, series.hint(row.pending_at), False)
 
-        last_slot = lifecycle.last_lifetime_slot(row.pending_at, row.minute_estimated_time, step)
+        met = float(row.minute_estimated_time)
+        last_slot = int(steps.last_lifetime_slot(row.pending_at, met, step))
         series.ensure(row.pending_at, last_slot + tolerance + step)
-        ts = series.arrays.timestamp
-        end = max(int(ts.searchsorted(last_slot)), anchor)
-        if end >= len(ts) or ts[end] > last_slot + tolerance:
-            if last_slot + tolerance >= now_ms():
-                return None  # the data may still arrive
-            end -= 1  # the last available candle plays the role
-            if end < anchor:
-                return None
-        series.check_clean(check_start, end + 1)
-        scan_p = lifecycle.scan_pending(
-            row.position, row.price_take_profit, row.price_stop_loss, series.arrays.high, series.arrays.low,
-            check_start, end,
+        a = series.arrays
+        ts = a.timestamp
+        end, status = steps.lifetime_end(ts, anchor, row.pending_at, met, step, tolerance, now_ms())
+        if status != steps.END_OK:
+            return None  # no candle to resolve it on yet, or the closing one may still arrive
+        # Every candle the resolution may read: the lifetime candles and the VWAP windows.
+        series.check_clean(steps.ending_start(ts, min(check_start, end), n_avg, step), end + 1)
+        code, index, price = steps.resolve_pending(
+            _side(row), float(row.price_take_profit), float(row.price_stop_loss), ts, a.high, a.low,
+            series.tpv, a.volume, a.close, check_start, end, n_avg, step,
         )
-        self._partials_over(series, row, check_start, scan_p.index)
-        price = scan_p.price
-        if price is None:
-            price = series.vwap_ending(scan_p.index, cfg.avg_price_candles_count)
-        return self._close(scan_p.reason, price, int(ts[scan_p.index]))
+        self._partials_over(series, row, check_start, index)
+        return self._close(REASONS[code], price, int(ts[index]))
 
     def close(self) -> None:
         if self.call is not None:

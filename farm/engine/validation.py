@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import Any
 
 from farm.config import EngineConfig
+from farm.engine import steps
 from farm.engine.jsfmt import fixed, is_js_number, js_number, js_type
 from farm.errors import SignalValidationError
 
@@ -34,6 +35,9 @@ class _Check:
     current_price: Any
     is_scheduled: bool
     config: EngineConfig
+    tp_distance: float = math.nan
+    sl_distance: float = math.nan
+    """Distances from priceOpen in percent, as the compiled rule measured them (for messages)."""
 
     @property
     def position(self) -> str | None:
@@ -82,40 +86,15 @@ _POSITIONS = ("long", "short")
 # --- numeric helpers (JavaScript semantics for the values users can send) -----------------
 
 
-def _is_finite(value: Any) -> bool:
-    return math.isfinite(_num(value))
-
-
 def _num(value: Any) -> float:
-    """The value as a float for comparisons; non-numbers become NaN so every comparison is false."""
+    """The value as a float for the compiled rules; non-numbers become NaN so every comparison
+    is false."""
     if not is_js_number(value):
         return math.nan
     try:
         return float(value)
     except OverflowError:  # a Python int beyond the double range is an infinity in JS
         return math.inf if value > 0 else -math.inf
-
-
-def _le(a: Any, b: Any) -> bool:
-    return _num(a) <= _num(b)
-
-
-def _gt(a: Any, b: Any) -> bool:
-    return _num(a) > _num(b)
-
-
-def _ge(a: Any, b: Any) -> bool:
-    return _num(a) >= _num(b)
-
-
-def _percent_of(numerator: float, base: float) -> float:
-    """`numerator / base * 100` as JavaScript evaluates it: dividing by zero gives ±Infinity or NaN."""
-    if base == 0:
-        if numerator == 0 or math.isnan(numerator):
-            return math.nan
-        negative = (numerator < 0) != (math.copysign(1.0, base) < 0)
-        return -math.inf if negative else math.inf
-    return numerator / base * 100
 
 
 def _blank(value: Any) -> bool:
@@ -146,60 +125,16 @@ def _identity(c: _Check) -> list[str]:
     return errors
 
 
-# --- rules 2 and 3: prices are finite, positive numbers -----------------------------------
+# --- rules 2-11: the numbers, decided by the compiled rule the kernel runs too ------------
+# `steps.check_numbers` returns one bit per failed rule; here each bit becomes its line.
 
 
-def _finite_line(field: str, value: Any) -> list[str]:
-    if _is_finite(value):
-        return []
-    return [f"{field} must be a finite number, got {js_number(value)} ({js_type(value)})"]
+def _finite_line(field: str, value: Any) -> str:
+    return f"{field} must be a finite number, got {js_number(value)} ({js_type(value)})"
 
 
-def _positive_line(field: str, value: Any) -> list[str]:
-    if _is_finite(value) and value <= 0:
-        return [f"{field} must be positive, got {js_number(value)}"]
-    return []
-
-
-def _current_price(c: _Check) -> list[str]:
-    return _finite_line("currentPrice", c.current_price) + _positive_line("currentPrice", c.current_price)
-
-
-def _prices_finite(c: _Check) -> list[str]:
-    return (
-        _finite_line("priceOpen", c.open)
-        + _finite_line("priceTakeProfit", c.tp)
-        + _finite_line("priceStopLoss", c.sl)
-    )
-
-
-def _prices_positive(c: _Check) -> list[str]:
-    return (
-        _positive_line("priceOpen", c.open)
-        + _positive_line("priceTakeProfit", c.tp)
-        + _positive_line("priceStopLoss", c.sl)
-    )
-
-
-# --- rules 4-6 (long) and 4'-6' (short): where TP, SL, open and the current price sit -------
-
-
-def _long_price_order(c: _Check) -> list[str]:
-    errors: list[str] = []
-    if _le(c.tp, c.open):
-        errors.append(f"Long: priceTakeProfit ({c.s_tp}) must be > priceOpen ({c.s_open})")
-    if _ge(c.sl, c.open):
-        errors.append(f"Long: priceStopLoss ({c.s_sl}) must be < priceOpen ({c.s_open})")
-    return errors
-
-
-def _short_price_order(c: _Check) -> list[str]:
-    errors: list[str] = []
-    if _ge(c.tp, c.open):
-        errors.append(f"Short: priceTakeProfit ({c.s_tp}) must be < priceOpen ({c.s_open})")
-    if _le(c.sl, c.open):
-        errors.append(f"Short: priceStopLoss ({c.s_sl}) must be > priceOpen ({c.s_open})")
-    return errors
+def _positive_line(field: str, value: Any) -> str:
+    return f"{field} must be positive, got {js_number(value)}"
 
 
 _CLOSED_BY_SL = (
@@ -213,160 +148,108 @@ _CANCELLED_ON_ACTIVATION = (
     "Cannot activate position that is already stopped out."
 )
 
+_Line = Callable[["_Check"], str]
 
-def _long_immediate(c: _Check) -> list[str]:
-    """An immediate signal is judged against the current VWAP, even when it names a priceOpen."""
-    if c.is_scheduled or not _is_finite(c.current_price):
-        return []
-    errors: list[str] = []
-    if _le(c.current_price, c.sl):
-        errors.append(f"Long immediate: currentPrice ({c.s_price}) <= priceStopLoss ({c.s_sl}). {_CLOSED_BY_SL}")
-    if _ge(c.current_price, c.tp):
-        errors.append(f"Long immediate: currentPrice ({c.s_price}) >= priceTakeProfit ({c.s_tp}). {_CLOSED_BY_TP}")
-    return errors
-
-
-def _short_immediate(c: _Check) -> list[str]:
-    if c.is_scheduled or not _is_finite(c.current_price):
-        return []
-    errors: list[str] = []
-    if _ge(c.current_price, c.sl):
-        errors.append(f"Short immediate: currentPrice ({c.s_price}) >= priceStopLoss ({c.s_sl}). {_CLOSED_BY_SL}")
-    if _le(c.current_price, c.tp):
-        errors.append(f"Short immediate: currentPrice ({c.s_price}) <= priceTakeProfit ({c.s_tp}). {_CLOSED_BY_TP}")
-    return errors
+_PRICE_LINES: tuple[tuple[int, _Line], ...] = (
+    (steps.CURRENT_NOT_FINITE, lambda c: _finite_line("currentPrice", c.current_price)),
+    (steps.CURRENT_NOT_POSITIVE, lambda c: _positive_line("currentPrice", c.current_price)),
+    (steps.OPEN_NOT_FINITE, lambda c: _finite_line("priceOpen", c.open)),
+    (steps.TP_NOT_FINITE, lambda c: _finite_line("priceTakeProfit", c.tp)),
+    (steps.SL_NOT_FINITE, lambda c: _finite_line("priceStopLoss", c.sl)),
+    (steps.OPEN_NOT_POSITIVE, lambda c: _positive_line("priceOpen", c.open)),
+    (steps.TP_NOT_POSITIVE, lambda c: _positive_line("priceTakeProfit", c.tp)),
+    (steps.SL_NOT_POSITIVE, lambda c: _positive_line("priceStopLoss", c.sl)),
+)
 
 
-def _long_scheduled(c: _Check) -> list[str]:
-    """A scheduled signal opens at priceOpen later, so priceOpen must sit between SL and TP."""
-    if not c.is_scheduled or not _is_finite(c.open):
-        return []
-    errors: list[str] = []
-    if _le(c.open, c.sl):
-        errors.append(f"Long scheduled: priceOpen ({c.s_open}) <= priceStopLoss ({c.s_sl}). {_CANCELLED_ON_ACTIVATION}")
-    if _ge(c.open, c.tp):
-        errors.append(
-            f"Long scheduled: priceOpen ({c.s_open}) >= priceTakeProfit ({c.s_tp}). "
-            "Signal would close immediately on activation. This is logically impossible for LONG position."
-        )
-    return errors
+def _side_lines(side: str, below: str, above: str, short: bool) -> tuple[tuple[int, _Line], ...]:
+    """Rules 4-9 for one side; `below`/`above` are the comparison words of its TP rule (long:
+    TP must be > open, so a failure reads "<=" for the immediate SL check and ">=" for TP)."""
+    word = "SHORT" if short else "LONG"
+    tp_rel, sl_rel = ("<", ">") if short else (">", "<")
+    return (
+        (steps.TP_WRONG_SIDE, lambda c: f"{side}: priceTakeProfit ({c.s_tp}) must be {tp_rel} priceOpen ({c.s_open})"),
+        (steps.SL_WRONG_SIDE, lambda c: f"{side}: priceStopLoss ({c.s_sl}) must be {sl_rel} priceOpen ({c.s_open})"),
+        (steps.IMMEDIATE_AT_SL,
+         lambda c: f"{side} immediate: currentPrice ({c.s_price}) {below} priceStopLoss ({c.s_sl}). {_CLOSED_BY_SL}"),
+        (steps.IMMEDIATE_AT_TP,
+         lambda c: f"{side} immediate: currentPrice ({c.s_price}) {above} priceTakeProfit ({c.s_tp}). {_CLOSED_BY_TP}"),
+        (steps.SCHEDULED_AT_SL,
+         lambda c: f"{side} scheduled: priceOpen ({c.s_open}) {below} priceStopLoss ({c.s_sl}). "
+                   f"{_CANCELLED_ON_ACTIVATION}"),
+        (steps.SCHEDULED_AT_TP,
+         lambda c: f"{side} scheduled: priceOpen ({c.s_open}) {above} priceTakeProfit ({c.s_tp}). "
+                   f"Signal would close immediately on activation. This is logically impossible for {word} position."),
+        (steps.TP_TOO_CLOSE,
+         lambda c: f"{side}: TakeProfit too close to priceOpen ({fixed(c.tp_distance, 3)}%). "
+                   f"Minimum distance: {js_number(c.config.min_takeprofit_distance_percent)}% to cover trading fees. "
+                   f"Current: TP={c.s_tp}, Open={c.s_open}"),
+        (steps.SL_TOO_CLOSE,
+         lambda c: f"{side}: StopLoss too close to priceOpen ({fixed(c.sl_distance, 3)}%). "
+                   f"Minimum distance: {js_number(c.config.min_stoploss_distance_percent)}% to avoid instant stop "
+                   f"out on market volatility. Current: SL={c.s_sl}, Open={c.s_open}"),
+        (steps.SL_TOO_FAR,
+         lambda c: f"{side}: StopLoss too far from priceOpen ({fixed(c.sl_distance, 3)}%). "
+                   f"Maximum distance: {js_number(c.config.max_stoploss_distance_percent)}% to protect capital. "
+                   f"Current: SL={c.s_sl}, Open={c.s_open}"),
+    )
 
 
-def _short_scheduled(c: _Check) -> list[str]:
-    if not c.is_scheduled or not _is_finite(c.open):
-        return []
-    errors: list[str] = []
-    if _ge(c.open, c.sl):
-        errors.append(
-            f"Short scheduled: priceOpen ({c.s_open}) >= priceStopLoss ({c.s_sl}). {_CANCELLED_ON_ACTIVATION}"
-        )
-    if _le(c.open, c.tp):
-        errors.append(
-            f"Short scheduled: priceOpen ({c.s_open}) <= priceTakeProfit ({c.s_tp}). "
-            "Signal would close immediately on activation. This is logically impossible for SHORT position."
-        )
-    return errors
+_LONG_LINES = _side_lines("Long", "<=", ">=", short=False)
+_SHORT_LINES = _side_lines("Short", ">=", "<=", short=True)
 
 
-# --- rules 7-9 and 7'-9': distances from priceOpen, in percent (a config value of 0 disables) --
-
-
-def _distance_rules(c: _Check, side: str, tp_distance: float, sl_distance: float) -> list[str]:
-    """Shared by both sides: the caller measures each distance in the direction of its side."""
-    errors: list[str] = []
-    cfg = c.config
-    min_tp = cfg.min_takeprofit_distance_percent
-    if min_tp and tp_distance < min_tp:
-        errors.append(
-            f"{side}: TakeProfit too close to priceOpen ({fixed(tp_distance, 3)}%). "
-            f"Minimum distance: {js_number(min_tp)}% to cover trading fees. "
-            f"Current: TP={c.s_tp}, Open={c.s_open}"
-        )
-    min_sl = cfg.min_stoploss_distance_percent
-    if min_sl and sl_distance < min_sl:
-        errors.append(
-            f"{side}: StopLoss too close to priceOpen ({fixed(sl_distance, 3)}%). "
-            f"Minimum distance: {js_number(min_sl)}% to avoid instant stop out on market volatility. "
-            f"Current: SL={c.s_sl}, Open={c.s_open}"
-        )
-    max_sl = cfg.max_stoploss_distance_percent
-    if max_sl and sl_distance > max_sl:
-        errors.append(
-            f"{side}: StopLoss too far from priceOpen ({fixed(sl_distance, 3)}%). "
-            f"Maximum distance: {js_number(max_sl)}% to protect capital. "
-            f"Current: SL={c.s_sl}, Open={c.s_open}"
-        )
-    return errors
-
-
-def _long_distances(c: _Check) -> list[str]:
-    op, tp, sl = _num(c.open), _num(c.tp), _num(c.sl)
-    return _distance_rules(c, "Long", _percent_of(tp - op, op), _percent_of(op - sl, op))
-
-
-def _short_distances(c: _Check) -> list[str]:
-    op, tp, sl = _num(c.open), _num(c.tp), _num(c.sl)
-    return _distance_rules(c, "Short", _percent_of(op - tp, op), _percent_of(sl - op, op))
-
-
-_LONG_RULES: tuple[_Rule, ...] = (_long_price_order, _long_immediate, _long_scheduled, _long_distances)
-_SHORT_RULES: tuple[_Rule, ...] = (_short_price_order, _short_immediate, _short_scheduled, _short_distances)
-
-
-def _side(c: _Check) -> list[str]:
-    """Rules 4-9 apply only to a recognised position; an unknown one was reported by rule 1."""
-    if c.position == "long":
-        rules = _LONG_RULES
-    elif c.position == "short":
-        rules = _SHORT_RULES
-    else:
-        return []
-    return [line for rule in rules for line in rule(c)]
-
-
-# --- rules 10-12: time --------------------------------------------------------------------
-
-
-def _minutes(c: _Check) -> list[str]:
-    """Positive (for numbers; NaN and non-numbers are left to the integer test) and whole."""
-    errors: list[str] = []
-    minutes = c.minutes
-    if _le(minutes, 0):
-        errors.append(f"minuteEstimatedTime must be positive, got {js_number(minutes)}")
-    if not (_is_finite(minutes) and _num(minutes).is_integer()):
-        errors.append(f"minuteEstimatedTime must be an integer (whole number), got {js_number(minutes)}")
-    return errors
-
-
-def _lifetime(c: _Check) -> list[str]:
+def _lifetime_line(c: _Check) -> str:
     """Cap the lifetime: an endless signal would hold its risk slot and block every new trade."""
     limit = c.config.max_signal_lifetime_minutes
-    if not limit or not _gt(c.minutes, limit):
-        return []
-    minutes = _num(c.minutes)
-    return [
-        f"minuteEstimatedTime too large ({js_number(c.minutes)} minutes = {fixed(minutes / 60 / 24, 1)} days). "
+    return (
+        f"minuteEstimatedTime too large ({js_number(c.minutes)} minutes = {fixed(_num(c.minutes) / 60 / 24, 1)} days). "
         f"Maximum: {js_number(limit)} minutes ({fixed(limit / 60 / 24, 0)} days) to prevent strategy deadlock. "
         "Eternal signals block risk limits and prevent new trades."
-    ]
+    )
+
+
+_TIME_LINES: tuple[tuple[int, _Line], ...] = (
+    (steps.MINUTES_NOT_POSITIVE, lambda c: f"minuteEstimatedTime must be positive, got {js_number(c.minutes)}"),
+    (steps.MINUTES_NOT_INTEGER,
+     lambda c: f"minuteEstimatedTime must be an integer (whole number), got {js_number(c.minutes)}"),
+    (steps.MINUTES_TOO_LARGE, _lifetime_line),
+)
+
+
+def _numbers(c: _Check) -> list[str]:
+    """Rules 2-11: one compiled decision (`steps.check_numbers`), then a line per failed rule.
+    Rules 4-9 apply only to a recognised position; an unknown one was reported by rule 1."""
+    cfg = c.config
+    side = 1 if c.position == "long" else -1 if c.position == "short" else 0
+    mask, c.tp_distance, c.sl_distance = steps.check_numbers(
+        side, _num(c.open), _num(c.tp), _num(c.sl), _num(c.minutes), _num(c.current_price), bool(c.is_scheduled),
+        float(cfg.min_takeprofit_distance_percent), float(cfg.min_stoploss_distance_percent),
+        float(cfg.max_stoploss_distance_percent), float(cfg.max_signal_lifetime_minutes),
+    )
+    if not mask:
+        return []
+    lines = _PRICE_LINES + (_LONG_LINES if side > 0 else _SHORT_LINES if side < 0 else ()) + _TIME_LINES
+    return [line(c) for bit, line in lines if mask & bit]
+
+
+# --- rule 12: timestamps --------------------------------------------------------------------
 
 
 def _timestamps(c: _Check) -> list[str]:
     errors: list[str] = []
     for field, key in (("scheduledAt", "scheduled_at"), ("pendingAt", "pending_at")):
-        value = c.row.get(key)
-        errors += _finite_line(field, value) + _positive_line(field, value)
+        value = _num(c.row.get(key))
+        if not math.isfinite(value):
+            errors.append(_finite_line(field, c.row.get(key)))
+        elif value <= 0:
+            errors.append(_positive_line(field, c.row.get(key)))
     return errors
 
 
 _RULES: tuple[_Rule, ...] = (
     _identity,  # 1
-    _current_price,  # 2
-    _prices_finite,  # 3 (finite)
-    _prices_positive,  # 3 (positive)
-    _side,  # 4-9 / 4'-9'
-    _minutes,  # 10
-    _lifetime,  # 11
+    _numbers,  # 2-11
     _timestamps,  # 12
 )
 

@@ -1,9 +1,9 @@
 """The fast path for sweeps: vectorised strategies on a compiled lifecycle kernel (issue #6).
 
 A strategy may come in vectorised form, `signals(candles, **params)` returning per-bar rows
-(`farm.kernel.signals`); `farm.kernel.run` backtests it with the lifecycle compiled by numba
-(`farm.kernel.numba_kernel`) and gives the per-tick engine's closed and cancelled records.
-numba is optional (the `fast` extra): nothing here imports it until a kernel runs.
+(`farm.kernel.signals`); `farm.kernel.run` backtests it with the compiled driver
+(`farm.kernel.numba_kernel`) over the lifecycle steps the per-tick engine runs too
+(`farm.engine.steps`), and gives the per-tick engine's closed and cancelled records.
 """
 
 from __future__ import annotations

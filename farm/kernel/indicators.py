@@ -13,6 +13,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from farm.engine import steps
+
 _U = 2.0**-53
 """Unit roundoff of float64."""
 _REFRESH = 64
@@ -92,37 +94,15 @@ def sma_cross_up(close: np.ndarray, ts: np.ndarray, step: int, fast: int, slow: 
 
 
 @nb.njit(cache=True, nogil=True)
-def _vwap_window(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
-                 i: int, n: int, step: int) -> float:
-    """The engine's current price once bar `i` closed: the candles with open times in
-    `(open(i) − n·step, open(i)]`, summed left to right (`CandleSeries.vwap`), the typical
-    price·volume terms with the engine's expression."""
-    first = ts[i] - (n - 1) * step
-    lo = i
-    while lo > 0 and ts[lo - 1] >= first:
-        lo -= 1
-    s_pv = 0.0
-    s_v = 0.0
-    for k in range(lo, i + 1):
-        s_pv += (high[k] + low[k] + close[k]) / 3 * volume[k]
-        s_v += volume[k]
-    if s_v == 0:
-        s_c = 0.0
-        for k in range(lo, i + 1):
-            s_c += close[k]
-        return s_c / (i + 1 - lo)
-    return s_pv / s_v
-
-
-@nb.njit(cache=True, nogil=True)
 def vwap_where(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
                where: np.ndarray, n: int, step: int) -> np.ndarray:
     """`vwap_at_close` on the bars where `where` is non-zero, NaN elsewhere: a strategy needs
     the price only where it signals, as `get_signal` reads it only then."""
+    tpv = steps.typical_volume(high, low, close, volume)
     m = len(ts)
     out = np.empty(m)
     for i in range(m):
-        out[i] = _vwap_window(ts, high, low, close, volume, i, n, step) if where[i] != 0 else np.nan
+        out[i] = steps.vwap_ending(ts, tpv, volume, close, i, n, step) if where[i] != 0 else np.nan
     return out
 
 
@@ -150,6 +130,7 @@ def vwap_at(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
             mask: np.ndarray, n: int, step: int) -> np.ndarray:
     """`vwap_at_close` of the bars where `mask` is non-zero, one value per such bar in order
     (a column given per signal)."""
+    tpv = steps.typical_volume(high, low, close, volume)
     m = len(mask)
     words = mask[: m // 8 * 8].view(np.uint64)
     k = 0
@@ -161,7 +142,7 @@ def vwap_at(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
     k = 0
     i = next_set(mask, words, 0)
     while i < m:
-        out[k] = _vwap_window(ts, high, low, close, volume, i, n, step)
+        out[k] = steps.vwap_ending(ts, tpv, volume, close, i, n, step)
         k += 1
         i = next_set(mask, words, i + 1)
     return out
@@ -170,31 +151,13 @@ def vwap_at(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
 @nb.njit(cache=True, nogil=True)
 def vwap_at_close(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
                   n: int, step: int) -> np.ndarray:
-    """Per bar, the engine's current price once the bar has closed: the VWAP of the candles with
-    open times in `(open(i) − n·step, open(i)]`, summed left to right (`CandleSeries.vwap`).
-    Every bar's terms are computed once (not once per window that holds them)."""
-    m = len(ts)
-    tpv = np.empty(m)
-    for k in range(m):
-        tpv[k] = (high[k] + low[k] + close[k]) / 3 * volume[k]
-    out = np.empty(m)
-    lo = 0
-    for i in range(m):
-        first = ts[i] - (n - 1) * step
-        while ts[lo] < first:
-            lo += 1
-        s_pv = 0.0
-        s_v = 0.0
-        for k in range(lo, i + 1):
-            s_pv += tpv[k]
-            s_v += volume[k]
-        if s_v == 0:
-            s_c = 0.0
-            for k in range(lo, i + 1):
-                s_c += close[k]
-            out[i] = s_c / (i + 1 - lo)
-        else:
-            out[i] = s_pv / s_v
+    """Per bar, the engine's current price once the bar has closed (`steps.vwap_ending`): the
+    VWAP of the candles with open times in `(open(i) − n·step, open(i)]`, summed left to right
+    as `farm.get_average_price` sums them."""
+    tpv = steps.typical_volume(high, low, close, volume)
+    out = np.empty(len(ts))
+    for i in range(len(ts)):
+        out[i] = steps.vwap_ending(ts, tpv, volume, close, i, n, step)
     return out
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from farm import registry
 from farm.config import EngineConfig, get_config
+from farm.engine import steps
 from farm.engine.frames import timeline
 from farm.engine.strategy import GAP_TOLERANCE_STEPS
 from farm.errors import FarmError
@@ -76,6 +77,16 @@ class Market:
     """Loads candles up to a time (exclusive) and returns the series; None: fixed arrays."""
     bad: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     """Open times of candles that failed the exchange checks."""
+
+    _tpv: tuple[CandleArrays, np.ndarray] | None = field(default=None, repr=False)
+
+    def typical_volume(self) -> np.ndarray:
+        """`steps.typical_volume` of the candles, computed once per candle arrays (a sweep runs
+        many variants on one market)."""
+        if self._tpv is None or self._tpv[0] is not self.arrays:
+            a = self.arrays
+            self._tpv = (a, steps.typical_volume(a.high, a.low, a.close, a.volume))
+        return self._tpv[1]
 
     @property
     def signal_candles(self) -> Candles:

@@ -3,19 +3,20 @@
 The kernel resolves each signal without looking at progress; the milestones of a closed trade
 depend only on the VWAP at every candle it was evaluated on before it closed, which the
 kernel's candle indices (`check_start`, `close_index`) give back. So they are rebuilt here for
-all closed trades in one compiled pass (`_first_crossings`) with the per-tick engine's
-arithmetic: the VWAP of `CandleSeries.vwaps_ending` (the same left-to-right sums), the progress
-of `lifecycle.progress_arrays` and the level rule of `lifecycle.first_crossings` (each level at
-the first evaluation that reaches it; each signal starts with no level emitted, as the per-tick
-runtime's state is per signal id). The parity tests hold the two paths to equal events.
+all closed trades in one compiled pass (`_first_crossings`) with the per-tick engine's steps:
+the VWAP `steps.vwap_ending`, the progress `steps.progress` and the level rule of
+`lifecycle.first_crossings` (each level at the first evaluation that reaches it; each signal
+starts with no level emitted, as the per-tick runtime's state is per signal id). The parity tests hold the two paths to equal events.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import numba as nb
 import numpy as np
 
+from farm.engine import steps
 from farm.engine.exchange import CandleSeries
 from farm.engine.lifecycle import LEVELS
 from farm.models import CancelledResult, ClosedResult, PartialEvent
@@ -29,28 +30,14 @@ Milestone = tuple[str, PartialEvent]
 KINDS = ("profit", "loss")
 
 
-def _compiled() -> Any:
-    """The compiled scan, built on first use (numba is imported only when a kernel runs)."""
-    global _scan
-    if _scan is None:
-        import numba as nb
-
-        _scan = nb.njit(cache=True, nogil=True)(_first_crossings)
-    return _scan
-
-
-_scan = None
-
-
+@nb.njit(cache=True, nogil=True)
 def _first_crossings(ts: np.ndarray, tpv: np.ndarray, volume: np.ndarray, close: np.ndarray, step: int, n: int,
                      starts: np.ndarray, ends: np.ndarray, sign: np.ndarray, price_open: np.ndarray,
-                     tp_dist: np.ndarray, sl_dist: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     take_profit: np.ndarray, stop_loss: np.ndarray, levels: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Per trade, level and kind (0 profit, 1 loss): the index (from the trade's first evaluated
     candle) of the first evaluation whose progress reaches the level, −1 if none, and the VWAP
-    there.
-
-    Per candle j: the VWAP of the candles with open times in (ts[j] − (n−1)·step, ts[j]],
-    summed left to right (a window with no volume: the mean close), then §7.1's progress."""
+    there. Per candle j the price is `steps.vwap_ending` and the progress `steps.progress`."""
     n_trades = len(starts)
     n_levels = len(levels)
     out = np.full((n_trades, n_levels, 2), -1, dtype=np.int64)
@@ -58,24 +45,13 @@ def _first_crossings(ts: np.ndarray, tpv: np.ndarray, volume: np.ndarray, close:
     for t in range(n_trades):
         found = 0
         for j in range(starts[t], ends[t]):
-            first = ts[j] - (n - 1) * step
-            lo = j
-            while lo > 0 and ts[lo - 1] >= first:
-                lo -= 1
-            s_pv = 0.0
-            s_v = 0.0
-            s_c = 0.0
-            for k in range(lo, j + 1):
-                s_pv += tpv[k]
-                s_v += volume[k]
-                s_c += close[k]
-            price = s_c / (j - lo + 1) if s_v == 0 else s_pv / s_v
-            d = (price - price_open[t]) * sign[t]
-            if d > 0:
-                pct = min(d / tp_dist[t] * 100, 100.0)
+            price = steps.vwap_ending(ts, tpv, volume, close, j, n, step)
+            pct_tp, pct_sl = steps.progress(sign[t], price_open[t], take_profit[t], stop_loss[t], price)
+            if pct_tp > 0:
+                pct = pct_tp
                 kind = 0
-            elif d < 0:
-                pct = min(-d / sl_dist[t] * 100, 100.0)
+            elif pct_sl > 0:
+                pct = pct_sl
                 kind = 1
             else:
                 continue
@@ -100,15 +76,16 @@ def milestones(series: CandleSeries, trades: Trades, results: list[ClosedResult 
         return out
     rows = [results[i].signal for i in closed]
     price_open = np.array([r.price_open for r in rows])
-    sign = np.array([1.0 if r.position == "long" else -1.0 for r in rows])
-    tp_dist = np.abs(np.array([r.price_take_profit for r in rows]) - price_open)
-    sl_dist = np.abs(price_open - np.array([r.price_stop_loss for r in rows]))
+    sign = np.array([1 if r.position == "long" else -1 for r in rows], dtype=np.int64)
+    take_profit = np.array([r.price_take_profit for r in rows], dtype=np.float64)
+    stop_loss = np.array([r.price_stop_loss for r in rows], dtype=np.float64)
     idx = np.asarray(closed)
     starts = trades.check_start[idx].astype(np.int64)
     ends = trades.close_index[idx].astype(np.int64)
     a = series.arrays
-    first, at_price = _compiled()(a.timestamp, series._tpv_arr, a.volume, a.close, int(series.step), int(n_avg), starts, ends,
-                        sign, price_open, tp_dist, sl_dist, np.asarray(LEVELS, dtype=np.float64))
+    first, at_price = _first_crossings(a.timestamp, series.tpv, a.volume, a.close, int(series.step), int(n_avg),
+                                       starts, ends, sign, price_open, take_profit, stop_loss,
+                                       np.asarray(LEVELS, dtype=np.float64))
     t_idx, l_idx, kinds = np.nonzero(first >= 0)
     if not len(t_idx):
         return out

@@ -98,23 +98,29 @@ def run_arrays(market: Market, table: SignalTable, interval: str | int, cfg: Ker
         raise KernelUnsupported("candles that failed the exchange checks (per tick they fail the ticks touching them)")
     frames = market.frames
     position, floats, modes = table.kernel_columns()
-    # The ticks' windows (t − frame_step, t] are disjoint, so each bar is read at most once.
-    capacity = int(np.count_nonzero(position)) + 1
-    out_i = np.empty((capacity, 8), dtype=np.int64)
-    out_f = np.empty((capacity, 4), dtype=np.float64)
-    err_i = np.empty((capacity, 3), dtype=np.int64)
-    err_f = np.empty(capacity, dtype=np.float64)
     a = market.arrays
-    n_trades, n_errors, status, bail_k = nk.run_kernel(
-        frames, bars, market.signal_lo, market.frame_step, interval_ms_,
-        a.timestamp, a.high, a.low, a.close, a.volume, position, *floats, modes,
-        market.step, cfg.n_avg, cfg.await_ms, cfg.tolerance_steps * market.step,
-        now_ms() if now is None else now,
-        cfg.slippage_pct, cfg.fee_pct, cfg.min_tp, cfg.min_sl, cfg.max_sl, cfg.max_life,
-        out_i, out_f, err_i, err_f,
-    )
-    if status == nk.FULL:
-        raise FarmError("kernel output overflow: frame ticks closer than frame_step read a bar twice")
+    tpv = market.typical_volume()
+    now = now_ms() if now is None else now
+    # A bar is read at every attempt while it is the newest closed one, so trades and errors are
+    # bounded by the ticks, not the signals: start from the signals and grow when full.
+    capacity = int(np.count_nonzero(position)) + 1
+    while True:
+        out_i = np.empty((capacity, 8), dtype=np.int64)
+        out_f = np.empty((capacity, 4), dtype=np.float64)
+        err_i = np.empty((capacity, 3), dtype=np.int64)
+        err_f = np.empty(capacity, dtype=np.float64)
+        n_trades, n_errors, status, bail_k = nk.run_kernel(
+            frames, bars, market.signal_lo, market.frame_step, interval_ms_,
+            a.timestamp, a.high, a.low, a.close, a.volume, tpv, position, *floats, modes,
+            market.step, cfg.n_avg, cfg.await_ms, cfg.tolerance_steps * market.step, now,
+            cfg.slippage_pct, cfg.fee_pct, cfg.min_tp, cfg.min_sl, cfg.max_sl, cfg.max_life,
+            out_i, out_f, err_i, err_f,
+        )
+        if status != nk.FULL:
+            break
+        if capacity > len(frames):  # each tick yields at most one trade or error
+            raise FarmError("kernel output overflow: more trades or errors than frame ticks")
+        capacity = min(capacity * 4, len(frames) + 1)
     if status != nk.OK:
         raise KernelUnsupported(f"at {iso_ms(int(frames[bail_k]))}: {_BAILS[status]}")
     oi, of = out_i[:n_trades], out_f[:n_trades]

@@ -18,13 +18,17 @@ bar, or one per *signal*: as many values as ``position`` has non-zero entries, i
 few bars then computes and allocates its prices for those bars only; the kernel reads them
 where they are, and per-bar arrays are built only if something asks for them (records).
 
-The engine, not the strategy, keeps time honest: the row of bar `i` can only be acted on at
-the first frame tick `t ≥ open(i) + step` (bar `i` closed, D1), only if bar `i` is then the
-newest closed bar (what a per-tick `get_signal` at `t` would see), and only if that tick is a
-generation attempt (strategy interval throttle, nothing pending or scheduled, D2 after a close).
-So a frame tick reads the newest bar that closed within the frame interval ending at it; a row
-that is not read at its tick is gone, exactly as a per-tick answer nobody asked for. On frames
-of the base interval that is simply the bar closing at the tick. Rows are arrays rather than
+The engine, not the strategy, keeps time honest: a row means what `get_signal` returns at any
+generation attempt while its bar is the newest closed one. At a frame tick `t` that is an
+attempt (strategy interval throttle, nothing pending or scheduled, D2 after a close) the engine
+reads the row of the newest bar with `open + step <= t` (closed, D1) — at the first tick after
+the bar closed and again at every later attempt until a newer bar closes (a gap in the data, a
+strategy interval coarser than the candles, an attempt rejected by validation). A row that is
+never read at an attempt is gone, exactly as a per-tick answer nobody asked for. So a row must
+not depend on when it is read: a strategy whose `get_signal` prices its TP/SL from the current
+price at the tick has the same vectorised form only where the data has no gaps (use the close
+or `average_prices`, the price at the bar's close, in both forms; the bundled examples read
+`strategies.newest_window` and `strategies.close_price` per tick). Rows are arrays rather than
 objects because a sweep evaluates millions of them.
 """
 
@@ -276,16 +280,20 @@ def average_prices(candles: Candles, n: int | None = None, step: int | None = No
 _last_prices: list = []
 
 
-def as_get_signal(table: SignalTable, step: int, frame_step: int) -> Callable[..., dict[str, Any] | None]:
-    """A per-tick `get_signal` reading a precomputed table with the engine's bar rule: what the
-    per-tick engine runs when the kernel cannot (partial listeners, callbacks, risk), and the
-    reference the kernel is tested against."""
-    closes = table.timestamp + step
+def as_get_signal(table: SignalTable, step: int, frame_step: int | None = None
+                  ) -> Callable[..., dict[str, Any] | None]:
+    """A per-tick `get_signal` reading a precomputed table with the kernel's bar rule
+    (`steps.newest_closed`: the row of the newest bar closed at the tick): what the per-tick engine runs when the kernel cannot
+    (partial listeners, callbacks, risk), and the reference the kernel is tested against.
+    `frame_step` is accepted for older callers and not used: the rule does not depend on it."""
+    from farm.engine.steps import newest_closed
+
+    opens = np.ascontiguousarray(table.timestamp, dtype=np.int64)
 
     def get_signal(symbol: str, when: datetime, **_params: Any) -> dict[str, Any] | None:
         t = int(round(when.timestamp() * 1000))
-        j = int(np.searchsorted(closes, t, side="right")) - 1
-        if j < 0 or closes[j] <= t - frame_step:
+        j = newest_closed(opens, t, step, (t - int(opens[0])) // step if len(opens) else 0)
+        if j < 0:
             return None
         return table.dto(j)
 

@@ -152,3 +152,27 @@ def test_real_data_trades_both_sides():
     for name, variant in [("mean_reversion", "active"), ("breakout_retest", "short")]:
         sides = Counter(r.signal.position for r in check(name, variant, interval="5m", symbol="XMR/BTC"))
         assert sides["long"] >= 1 and sides["short"] >= 1, (name, sides)
+
+
+@pytest.mark.parametrize(("name", "variant"), CASES)
+@pytest.mark.parametrize("interval", ["5m", "15m"])
+def test_real_1m_coarse_strategy_interval(name, variant, interval):
+    """UNITTEST/BTC 1m with a strategy interval coarser than the candles (issue #10.4): an
+    attempt after a missing minute reads the newest closed bar again, in both forms."""
+    farm.add_exchange("x", FileSource(real_data("UNITTEST/BTC", "1m") / "{symbol}_{interval}.parquet", "1m"))
+    farm.add_frame("f", "1m", "2017-11-05T00:00:00Z", "2017-11-14T12:00:00Z")
+    check(name, variant, interval=interval, symbol="UNITTEST/BTC")
+
+
+@pytest.mark.parametrize(("name", "variant"), CASES)
+@pytest.mark.parametrize(("frame_interval", "start"), [("1m", "2018-01-12T00:00:00Z"), ("15m", "2018-01-12T00:07:00Z"),
+                                                       ("1h", "2018-01-12T00:32:00Z")])
+def test_real_5m_off_grid_frames(name, variant, frame_interval, start):
+    """A 5m pair under frames whose ticks fall between candle opens (issue #10.5), with 1% of
+    the bars removed: both forms agree."""
+    farm.set_config(base_interval="5m")
+    frame = pd.read_parquet(real_data("ETH/BTC", "5m") / "ETH-BTC_5m.parquet")
+    keep = np.random.default_rng(2).random(len(frame)) >= 0.01
+    farm.add_exchange("x", DataFrameSource(frame[keep].reset_index(drop=True), interval="5m"))
+    farm.add_frame("f", frame_interval, start, "2018-01-29T00:00:00Z")
+    check(name, variant, interval="5m", symbol="ETH/BTC")

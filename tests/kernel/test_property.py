@@ -22,6 +22,7 @@ import farm  # noqa: E402
 from farm.data.sources import DataFrameSource  # noqa: E402
 from farm.kernel import average_prices  # noqa: E402
 from farm.models import Candles  # noqa: E402
+from strategies import close_price  # noqa: E402
 from tests.conftest import MIN, REFERENCE_TEST_CONFIG, T0  # noqa: E402
 from tests.kernel.helpers import assert_same, kernel, per_tick  # noqa: E402
 
@@ -97,13 +98,17 @@ def dto(spec: Spec, reference: float, close: float) -> dict:
 
 def forms(specs: dict[int, Spec]):
     def get_signal(symbol: str, when: datetime) -> dict | None:
-        last = farm.get_candles(symbol, "1m", 1)
-        if not len(last):
+        # The newest closed candle, also after a gap at the end (a tick whose newest candle is
+        # more than N slots old has no current price and is never asked), and the price at its
+        # close: the same answer at every tick until a newer candle closes, as a row means.
+        n = farm.get_config().avg_price_candles_count
+        window = farm.get_candles(symbol, "1m", 2 * n + 1)
+        if not len(window):
             return None
-        spec = specs.get(int(last.timestamp[-1]))
+        spec = specs.get(int(window.timestamp[-1]))
         if spec is None:
             return None
-        return dto(spec, farm.get_average_price(symbol), float(last.close[-1]))
+        return dto(spec, close_price(window), float(window.close[-1]))
 
     def signals(candles: Candles) -> dict:
         n = len(candles)
