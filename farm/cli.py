@@ -138,6 +138,34 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 @app.command()
+def check(
+    strategy: Annotated[str, typer.Option("--strategy", help="Strategy (or variant) name; needs signals=.")],
+    exchange: Annotated[str, typer.Option("--exchange", help="Exchange name.")],
+    frame: Annotated[str, typer.Option("--frame", help="Frame name.")],
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol, e.g. BTC/USDT.")],
+    imports: ImportsOption = None,
+    exhaustive: Annotated[bool, typer.Option(
+        "--exhaustive", help="Recompute signals at every bar a backtest of the frame can act on and call "
+                             "get_signal at every such tick (default: the sample every kernel run checks).")] = False,
+) -> None:
+    """Check a vectorised strategy: no row of signals() reads candles after its bar, and
+    get_signal agrees with it (docs/lookahead.md). Exit 1 naming the first offending bar or
+    tick; exit 2 on bad input."""
+    from farm.errors import FormsDisagreeError, LookAheadError
+    from farm.kernel.lookahead import check_strategy
+
+    with one_line_errors():
+        import_modules(imports)
+        try:
+            report = check_strategy(strategy, exchange_name=exchange, frame_name=frame, symbol=symbol,
+                                    exhaustive=exhaustive)
+        except (LookAheadError, FormsDisagreeError) as exc:
+            typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"{report} on {symbol}")
+
+
+@app.command()
 def demo(
     out: OutOption = Path("dump/demo"),
     workers: Annotated[int | None, typer.Option("--workers", help="Local pool size (default: CPU count).")] = None,

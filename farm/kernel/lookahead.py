@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from farm import registry
-from farm.errors import FarmError, NoCandlesError
+from farm.errors import FarmError, FormsDisagreeError, LookAheadError, NoCandlesError
 from farm.kernel.market import Market
 from farm.kernel.signals import SignalTable, compute_table
 from farm.models import Candles, iso_ms, ms_to_datetime
@@ -56,32 +56,6 @@ SAMPLE_SIGNAL_TICKS = 3
 SAMPLE_OTHER_TICKS = 3
 SAMPLE_TICKS = SAMPLE_SIGNAL_TICKS + SAMPLE_OTHER_TICKS
 _MEMO_SIZE = 1024
-
-
-class LookAheadError(FarmError):
-    """A vectorised strategy's row changes when the candles after its bar are removed."""
-
-    def __init__(self, message: str, *, strategy_name: str, bar: int, timestamp: int, columns: list[str]):
-        super().__init__(message)
-        self.strategy_name = strategy_name
-        self.bar = bar
-        """Index of the first offending bar in the candles given to `signals`."""
-        self.timestamp = timestamp
-        """Its open time (ms)."""
-        self.columns = columns
-
-
-class FormsDisagreeError(FarmError):
-    """A strategy's `get_signal` and `signals` give different signals at a frame tick."""
-
-    def __init__(self, message: str, *, strategy_name: str, tick: int, bar: int, columns: list[str]):
-        super().__init__(message)
-        self.strategy_name = strategy_name
-        self.tick = tick
-        """The first frame tick (ms) where they disagree."""
-        self.bar = bar
-        """The row the kernel reads at that tick (the newest bar closed by then)."""
-        self.columns = columns
 
 
 @dataclass(frozen=True)
