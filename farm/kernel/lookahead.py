@@ -46,8 +46,8 @@ VALUE_COLUMNS = ("price_open", "price_take_profit", "price_stop_loss", "minute_e
 RTOL = 1e-9
 """Relative tolerance on prices and lifetimes: a causal strategy computes the same numbers on a
 prefix, but a length-dependent algorithm (an FFT, pairwise sums) may move the last bits."""
-SAMPLE_SIGNAL_BARS = 3
-"""Cuts at signal bars in "sample" mode (the first one and random others), each with the bar
+SAMPLE_SIGNAL_BARS = 2
+"""Cuts at signal bars in "sample" mode (the first one and a random other), each with the bar
 just before it as a second cut."""
 SAMPLE_OTHER_BARS = 2
 """Further cuts at random bars the kernel can read."""
@@ -163,10 +163,11 @@ def _first_difference(full: _Cols, cut: _Cols, a: int, b: int) -> tuple[int, lis
 def _bars_of_ticks(market: Market, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For frame ticks `frames[k]`: the bar the kernel reads there (the newest bar closed
     within (t − frame_step, t], `farm.kernel.signals` docstring) and whether there is one."""
-    closes = market.arrays.timestamp[market.signal_lo : market.signal_hi] + market.step
+    ts = market.arrays.timestamp[market.signal_lo : market.signal_hi]
     t = market.frames[k]
-    j = np.searchsorted(closes, t, side="right") - 1
-    ok = (j >= 0) & (closes[np.maximum(j, 0)] > t - market.frame_step) if len(closes) else np.zeros(len(k), bool)
+    j = np.searchsorted(ts, t - market.step, side="right") - 1  # open <= t - step: closed by t
+    ok = (j >= 0) & (ts[np.maximum(j, 0)] + market.step > t - market.frame_step) if len(ts) \
+        else np.zeros(len(k), bool)
     return j, ok
 
 
@@ -181,8 +182,9 @@ def _ticks_of_bars(market: Market, j: np.ndarray) -> tuple[np.ndarray, np.ndarra
     close = ts[j] + market.step
     k = np.searchsorted(frames, close, side="left")
     t = frames[np.minimum(k, len(frames) - 1)]
-    after = np.append(ts, np.iinfo(np.int64).max - market.step)[j + 1] + market.step  # the next bar's close
-    return t, (k < len(frames)) & (t - close < market.frame_step) & (after > t)
+    last = j + 1 >= len(ts)
+    after = ts[np.minimum(j + 1, len(ts) - 1)] + market.step  # the next bar's close
+    return t, (k < len(frames)) & (t - close < market.frame_step) & (last | (after > t))
 
 
 def readable(market: Market) -> tuple[np.ndarray, np.ndarray]:
