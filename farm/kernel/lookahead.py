@@ -324,8 +324,8 @@ def _error(name: str, table: SignalTable, bar: int, columns: list[str], detail: 
     ts = int(table.timestamp[bar])
     changed = f" ({', '.join(columns)} changed)" if columns else ""
     return LookAheadError(
-        f"strategy {name}: signals reads the future: the row of bar {bar} (open {iso_ms(ts)}, index {bar} of "
-        f"the {len(table)} candles it was given){changed}: {detail}. The row of a bar may depend only on that "
+        f"strategy {name}: signals reads the future: the row of bar {bar} (open {iso_ms(ts)}; bars count from 0 "
+        f"in the {len(table)} candles it was given){changed}: {detail}. The row of a bar may depend only on that "
         f"bar and earlier ones (docs/lookahead.md; config lookahead_check='off' skips this check)",
         strategy_name=name, bar=bar, timestamp=ts, columns=columns,
     )
