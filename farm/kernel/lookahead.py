@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -427,7 +428,9 @@ def _disagreement(full: _Cols, table: SignalTable, j: int, dto: dict[str, Any] |
 
 _verified: OrderedDict[tuple[Any, ...], tuple[Any, ...]] = OrderedDict()
 """Checks passed in this process: (strategy variant, data, mode) → the objects whose ids the
-key holds (kept alive so an id cannot be reused while it is a key)."""
+key holds (kept alive so an id cannot be reused while it is a key). A cache of facts about
+immutable inputs, not run state; guarded by `_lock` (background runs are threads)."""
+_lock = threading.Lock()
 
 registry.on_clear(_verified.clear)
 
@@ -448,18 +451,20 @@ def verify(market: Market, table: SignalTable, fn: Callable[..., Any], params: M
     key = (mode, name, id(fn), id(get_signal), json.dumps(dict(params), sort_keys=True, default=repr),
            cfg.model_dump_json(), id(a), market.signal_lo, market.signal_hi, id(market.frames),
            len(market.frames), int(market.frames[0]) if len(market.frames) else None, market.frame_step, run)
-    if key in _verified:
-        _verified.move_to_end(key)
-        return
+    with _lock:
+        if key in _verified:
+            _verified.move_to_end(key)
+            return
     where = plan(market, table, name=name, params=params, mode=mode)
     check_lookahead(market, table, fn, params, name=name, where=where)
     if get_signal is not None and run is not None:
         symbol, exchange_name, frame_name = run
         check_agreement(market, table, get_signal, params, name=name, symbol=symbol, exchange_name=exchange_name,
                         frame_name=frame_name, where=where)
-    _verified[key] = (fn, get_signal, a, market.frames)
-    while len(_verified) > _MEMO_SIZE:
-        _verified.popitem(last=False)
+    with _lock:
+        _verified[key] = (fn, get_signal, a, market.frames)
+        while len(_verified) > _MEMO_SIZE:
+            _verified.popitem(last=False)
 
 
 # ---- on demand: farm check -------------------------------------------------------------------
