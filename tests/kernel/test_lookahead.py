@@ -16,6 +16,9 @@ import pytest
 
 pytest.importorskip("numba")
 
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
 import farm  # noqa: E402
 import strategies  # noqa: E402
 import strategies.sma_cross as sma  # noqa: E402
@@ -337,3 +340,45 @@ def test_readable_bars_follow_the_kernels_bar_rule():
                     if (r := read("X", datetime.fromtimestamp(t / 1000, tz=UTC))) is not None]
         ticks, bars = lookahead.readable(market)
         assert list(zip(ticks.tolist(), bars.tolist(), strict=True)) == expected
+
+
+# ---- properties: honest pandas/numpy indicators pass, any peek is caught ----------------------
+
+
+def honest(candles: Candles, *, span: int, window: int, k: float) -> dict:
+    """Causal indicators of the kinds users write (ewm, rolling, cumsum), short and long."""
+    close = pd.Series(candles.close)
+    ema = close.ewm(span=span, adjust=False).mean().to_numpy()
+    band = close.rolling(window).std().to_numpy()
+    cs = np.cumsum(candles.close)
+    sma = (cs - np.r_[np.zeros(window), cs[:-window]]) / window
+    side = np.where(candles.close > ema + k * band, -1, np.where(candles.close < sma - k * band, 1, 0))
+    side = side.astype(np.int8)
+    price = average_prices(candles, where=side)
+    return {"position": side, "price_take_profit": price * (1 + 0.01 * side), "price_stop_loss": price * (1 - 0.01 * side),
+            "minute_estimated_time": 30}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**16), span=st.integers(2, 60), window=st.integers(2, 60), k=st.sampled_from([0.5, 1.0, 2.0]),
+       ahead=st.integers(1, 40), gaps=st.sampled_from([0.0, 0.05]))
+def test_honest_indicators_pass_and_any_peek_is_caught(seed, span, window, k, ahead, gaps):
+    from farm.data.synthetic import SyntheticSource
+
+    farm.clear_registry()
+    lookahead._verified.clear()
+    farm.add_exchange("syn", SyntheticSource(seed=seed, gap_probability=gaps))
+    farm.add_frame("f", "1m", "2024-01-01", "2024-01-01 06:00")
+    farm.add_strategy("honest", "1m", signals=honest, params={"span": span, "window": window, "k": k})
+    farm.add_strategy("peek", "1m", signals=peek, params={"ahead": ahead, "move_pct": 0.05})
+    for exhaustive in (False, True):
+        farm.check_strategy("honest", exchange_name="syn", frame_name="f", symbol="S/X", exhaustive=exhaustive)
+    market = load_market("S/X", "syn", "f")
+    table = compute_table(peek, market.signal_candles, {"ahead": ahead, "move_pct": 0.05}, "t")
+    _, bars = lookahead.readable(market)
+    signals = np.intersect1d(np.flatnonzero(table.position), bars)
+    if not len(signals):
+        return
+    with pytest.raises(farm.LookAheadError) as caught:  # the default sample names the first one
+        list(farm.Backtest.run("S/X", strategy_name="peek", exchange_name="syn", frame_name="f"))
+    assert caught.value.bar <= int(signals[0])
