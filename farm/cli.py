@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +18,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -156,9 +157,22 @@ def check(
 
     with one_line_errors():
         import_modules(imports)
+        # A progress bar only for a long check on a terminal: a script reads one line.
+        bar = progress_bar() if exhaustive and console.is_terminal else None
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            assert bar is not None
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(f"{strategy} {phase}", total=total)
+            bar.update(tasks[phase], completed=done)
+
         try:
-            report = check_strategy(strategy, exchange_name=exchange, frame_name=frame, symbol=symbol,
-                                    exhaustive=exhaustive)
+            with bar or nullcontext():
+                report = check_strategy(strategy, exchange_name=exchange, frame_name=frame, symbol=symbol,
+                                        exhaustive=exhaustive, on_progress=on_progress if bar else None)
+                for task in tasks.values():
+                    bar.update(task, completed=bar.tasks[task].total)  # type: ignore[union-attr]
         except (LookAheadError, FormsDisagreeError) as exc:
             typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
             raise typer.Exit(1) from None

@@ -58,6 +58,10 @@ SAMPLE_OTHER_TICKS = 3
 SAMPLE_TICKS = SAMPLE_SIGNAL_TICKS + SAMPLE_OTHER_TICKS
 _MEMO_SIZE = 1024
 
+Progress = Callable[[str, int, int], object]
+"""Called as (phase "look-ahead" | "both forms", done, total) while a long check runs."""
+_PROGRESS_EVERY = 256
+
 
 @dataclass(frozen=True)
 class CheckReport:
@@ -271,7 +275,8 @@ def plan(market: Market, table: SignalTable, *, name: str, params: Mapping[str, 
 
 
 def check_lookahead(market: Market, table: SignalTable, fn: Callable[..., Any], params: Mapping[str, Any], *,
-                    name: str, mode: str = "sample", where: Plan | None = None) -> tuple[int, int]:
+                    name: str, mode: str = "sample", where: Plan | None = None,
+                    on_progress: Progress | None = None) -> tuple[int, int]:
     """Raise `LookAheadError` at the first bar whose row depends on later candles; returns
     (cuts, rows compared). `table` is `signals` on `market.signal_candles`.
 
@@ -286,7 +291,9 @@ def check_lookahead(market: Market, table: SignalTable, fn: Callable[..., Any], 
     full = _Cols.of(table, index=True)
     found: tuple[int, list[str], _Cols] | None = None
     rows = previous = recomputed = 0
-    for i in cuts:
+    for n, i in enumerate(cuts):
+        if on_progress is not None and n % _PROGRESS_EVERY == 0:
+            on_progress("look-ahead", n, len(cuts))
         m = i + 1
         if m >= len(table):
             continue  # the full history itself
@@ -337,7 +344,7 @@ def _error(name: str, table: SignalTable, bar: int, columns: list[str], detail: 
 
 def check_agreement(market: Market, table: SignalTable, get_signal: Callable[..., Any], params: Mapping[str, Any],
                     *, name: str, symbol: str, exchange_name: str, frame_name: str, mode: str = "sample",
-                    where: Plan | None = None) -> int:
+                    where: Plan | None = None, on_progress: Progress | None = None) -> int:
     """Raise `FormsDisagreeError` at the first checked frame tick where `get_signal`, called as
     the per-tick engine calls it there, does not return the row the kernel reads at that tick;
     returns the number of ticks compared. Ticks inside a data gap are skipped (the per-tick
@@ -356,7 +363,9 @@ def check_agreement(market: Market, table: SignalTable, get_signal: Callable[...
                      backtest=True, exchange=client)
     compared = 0
     with use(ctx):
-        for t, j in zip(where.ticks.tolist(), where.bars.tolist(), strict=True):
+        for n, (t, j) in enumerate(zip(where.ticks.tolist(), where.bars.tolist(), strict=True)):
+            if on_progress is not None and n % _PROGRESS_EVERY == 0:
+                on_progress("both forms", n, len(where.ticks))
             ctx.when = t
             try:
                 client.average_price(symbol, t)
@@ -471,7 +480,7 @@ def verify(market: Market, table: SignalTable, fn: Callable[..., Any], params: M
 
 
 def check_strategy(strategy_name: str, *, exchange_name: str, frame_name: str, symbol: str,
-                   exhaustive: bool = False) -> CheckReport:
+                   exhaustive: bool = False, on_progress: Progress | None = None) -> CheckReport:
     """Check a registered vectorised strategy on one symbol and frame, whatever config
     `lookahead_check` says: no look-ahead, and both forms agree if it has `get_signal` too.
 
@@ -480,7 +489,7 @@ def check_strategy(strategy_name: str, *, exchange_name: str, frame_name: str, s
     tick where the kernel reads a row: every row a backtest of this frame can act on is then
     proven to depend on its past only and to be what `get_signal` returns. Raises
     `LookAheadError` or `FormsDisagreeError` naming the first offending bar or tick; returns
-    what was covered."""
+    what was covered. `on_progress(phase, done, total)` follows a long check."""
     from farm.kernel.market import load_market
     from farm.run.backtest import validate_names
 
@@ -493,11 +502,13 @@ def check_strategy(strategy_name: str, *, exchange_name: str, frame_name: str, s
     market = load_market(symbol, exchange_name, frame_name)
     table = compute_table(schema.signals, market.signal_candles, schema.params, f"strategy {name}: signals")
     where = plan(market, table, name=name, params=schema.params, mode=mode)
-    cuts, rows = check_lookahead(market, table, schema.signals, schema.params, name=name, where=where)
+    cuts, rows = check_lookahead(market, table, schema.signals, schema.params, name=name, where=where,
+                                 on_progress=on_progress)
     ticks = 0
     if schema.get_signal is not None:
         ticks = check_agreement(market, table, schema.get_signal, schema.params, name=name, symbol=symbol,
-                                exchange_name=exchange_name, frame_name=frame_name, where=where)
+                                exchange_name=exchange_name, frame_name=frame_name, where=where,
+                                on_progress=on_progress)
     count = len(readable(market)[1]) if where.readable is None else where.readable
     return CheckReport(
         strategy_name=name, mode="exhaustive" if exhaustive else "sample", bars=len(table), readable=count,
