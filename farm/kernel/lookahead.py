@@ -28,6 +28,7 @@ import json
 import math
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -436,12 +437,23 @@ def _disagreement(full: _Cols, table: SignalTable, j: int, dto: dict[str, Any] |
 
 
 _verified: OrderedDict[tuple[Any, ...], tuple[Any, ...]] = OrderedDict()
-"""Checks passed in this process: (strategy variant, data, mode) → the objects whose ids the
-key holds (kept alive so an id cannot be reused while it is a key). A cache of facts about
+"""Checks passed in this process: (strategy variant, data, mode) → what keeps the key's ids
+meaningful. The functions are held (small, and registered anyway); the candle columns and the
+frame's ticks only weakly, so a long-lived worker does not keep every job's candles alive: when
+one is freed its entries go (`_dead`), before its id could be reused. A cache of facts about
 immutable inputs, not run state; guarded by `_lock` (background runs are threads)."""
+_dead: list[tuple[Any, ...]] = []
+"""Keys whose arrays were freed; a weakref callback only appends (it may run inside a dict
+operation), `verify` removes them under the lock."""
 _lock = threading.Lock()
 
-registry.on_clear(_verified.clear)
+
+def _forget() -> None:
+    _verified.clear()
+    _dead.clear()
+
+
+registry.on_clear(_forget)
 
 
 def verify(market: Market, table: SignalTable, fn: Callable[..., Any], params: Mapping[str, Any], *,
@@ -457,10 +469,13 @@ def verify(market: Market, table: SignalTable, fn: Callable[..., Any], params: M
     if mode == "off" or not len(table):
         return
     a = market.arrays
+    data = (a.timestamp, a.open, a.high, a.low, a.close, a.volume, market.frames)
     key = (mode, name, id(fn), id(get_signal), json.dumps(dict(params), sort_keys=True, default=repr),
-           cfg.model_dump_json(), id(a), market.signal_lo, market.signal_hi, id(market.frames),
-           len(market.frames), int(market.frames[0]) if len(market.frames) else None, market.frame_step, run)
+           cfg.model_dump_json(), tuple(map(id, data)), market.signal_lo, market.signal_hi,
+           len(market.frames), market.frame_step, run)
     with _lock:
+        while _dead:
+            _verified.pop(_dead.pop(), None)
         if key in _verified:
             _verified.move_to_end(key)
             return
@@ -470,8 +485,9 @@ def verify(market: Market, table: SignalTable, fn: Callable[..., Any], params: M
         symbol, exchange_name, frame_name = run
         check_agreement(market, table, get_signal, params, name=name, symbol=symbol, exchange_name=exchange_name,
                         frame_name=frame_name, where=where)
+    refs = tuple(weakref.ref(x, lambda _, key=key: _dead.append(key)) for x in data)
     with _lock:
-        _verified[key] = (fn, get_signal, a, market.frames)
+        _verified[key] = (fn, get_signal, refs)
         while len(_verified) > _MEMO_SIZE:
             _verified.popitem(last=False)
 

@@ -295,6 +295,10 @@ def test_the_default_check_runs_once_per_variant_and_data():
     farm.set_config(lookahead_check="full")
     run("counted")
     assert len(calls) > first + 1000  # another mode is another check
+    # What the memo keeps does not keep the candles alive (a worker runs thousands of jobs).
+    held = [x for entry in lookahead._verified.values() for x in entry]
+    assert held and not any(isinstance(x, np.ndarray) for x in held)
+    assert all(r() is not None for entry in lookahead._verified.values() for r in entry[2])
 
 
 def test_the_sample_is_reproducible_and_seeded_by_name_and_params():
