@@ -106,7 +106,7 @@ class _Cols:
     @classmethod
     def of(cls, table: SignalTable, *, index: bool = False) -> _Cols:
         position, floats, modes = table.kernel_columns()
-        return cls(position, floats, modes, np.flatnonzero(position) if index else None)
+        return cls(position, floats, modes, table.signal_bars() if index else None)
 
     def signals_before(self, a: int) -> int:
         if self.bars is not None:
@@ -149,17 +149,16 @@ def _first_difference(full: _Cols, cut: _Cols, a: int, b: int) -> tuple[int, lis
     k = int(np.argmax(moved))
     first = a + k if moved[k] else b
     at, want = full.values(a, first)
-    _, got = cut.values(a, first, at)  # positions agree before `first`: the same signal bars
     best, columns = first, ["position"] if first < b else []
-    for name, w, g in zip(VALUE_COLUMNS, want, got, strict=True):
-        bad = np.flatnonzero(_differ(w, g))
-        if not len(bad):
-            continue
-        bar = int(at[bad[0]])
-        if bar < best:
-            best, columns = bar, [name]
-        elif bar == best:
-            columns.append(name)
+    if len(at):  # positions agree before `first`: the same signal bars; all four columns at once
+        _, got = cut.values(a, first, at)
+        bad = _differ(np.vstack(got), np.vstack(want))
+        hit = bad.any(axis=1)
+        if hit.any():
+            bar = int(at[int(bad.any(axis=0).argmax())])
+            if bar < best:
+                best = bar
+                columns = [name for name, row in zip(VALUE_COLUMNS, bad, strict=True) if row[at == bar].any()]
     return (best, columns) if best < b else None
 
 
@@ -215,6 +214,22 @@ def _pick(rng: np.random.Generator, n: int, k: int, *, first: bool = False) -> l
     return chosen
 
 
+def _first_readable_signal(market: Market, position: np.ndarray, chunk: int = 4096) -> int | None:
+    """The first signal bar a backtest acts on, found by scanning from the frame's start in
+    chunks (a sweep variant's check must not cost a pass over every bar)."""
+    if not len(market.frames):
+        return None
+    ts = market.arrays.timestamp[market.signal_lo : market.signal_hi]
+    lo = int(np.searchsorted(ts, int(market.frames[0]) - market.step))  # bars closing at or after the start
+    while lo < len(position):
+        signal = lo + np.flatnonzero(position[lo : lo + chunk])
+        ok = _ticks_of_bars(market, signal)[1]
+        if ok.any():
+            return int(signal[int(ok.argmax())])
+        lo += chunk
+    return None
+
+
 @dataclass(frozen=True)
 class Plan:
     """Where a check looks: the cuts of the look-ahead check and the (tick, bar) pairs at
@@ -235,19 +250,22 @@ def plan(market: Market, table: SignalTable, *, name: str, params: Mapping[str, 
     readable bars as cuts; the ticks of the first and random other signal bars and random
     ticks without a signal compared. A sample looks up only the bars it considers (a few
     searches, not a pass over every tick)."""
-    if mode not in MODES:
+    if mode not in (*MODES, "first"):
         raise FarmError(f"lookahead_check must be one of {', '.join(MODES)}, got {mode!r}")
     empty = np.empty(0, dtype=np.int64)
     if mode == "off" or not len(table):
         return Plan(mode, [], empty, empty, 0)
     position = table.kernel_columns()[0]
+    if mode == "first":  # a sweep's further variants: the first signal bar a backtest acts on
+        first = _first_readable_signal(market, position)
+        return Plan(mode, [] if first is None else [first], empty, empty)
     if mode == "full":
         ticks, bars = readable(market)
         cut = position != 0
         cut[bars] = True
         return Plan(mode, np.flatnonzero(cut).tolist(), ticks, bars, len(bars))
     rng = _rng(name, params)
-    signal = np.flatnonzero(position)
+    signal = table.signal_bars()
     t_sig, ok = _ticks_of_bars(market, signal)
     signal, t_sig = signal[ok], t_sig[ok]
     picked = signal[_pick(rng, len(signal), SAMPLE_SIGNAL_BARS, first=True)].tolist()
@@ -289,7 +307,7 @@ def check_lookahead(market: Market, table: SignalTable, fn: Callable[..., Any], 
     mode, cuts = where.mode, where.cuts
     if not cuts:
         return 0, 0
-    full = _Cols.of(table, index=True)
+    full = _Cols.of(table, index=mode == "full")  # windows over the whole history: index the signals once
     found: tuple[int, list[str], _Cols] | None = None
     rows = previous = recomputed = 0
     for n, i in enumerate(cuts):
@@ -458,10 +476,16 @@ registry.on_clear(_forget)
 
 def verify(market: Market, table: SignalTable, fn: Callable[..., Any], params: Mapping[str, Any], *,
            name: str, get_signal: Callable[..., Any] | None = None,
-           run: tuple[str, str, str] | None = None) -> None:
+           run: tuple[str, str, str] | None = None, sweep: bool = False) -> None:
     """The check every kernel run makes (config `lookahead_check`): look-ahead, then, given
     `get_signal` and `run` = (symbol, exchange_name, frame_name), both forms agree. Once per
-    strategy variant and data in a process: a repeated run on the same candles skips it."""
+    strategy variant and data in a process: a repeated run on the same candles skips it.
+
+    `sweep=True` (`run_sweep`: many variants of one function on one market, each costing about
+    one `signals` call): the "sample" check runs for the first variant of a function on this
+    data, and each further variant only gets the cut at its first signal bar a backtest acts on
+    (one short prefix, every row before it compared): a full sample per variant would cost
+    several times the variant's backtest."""
     from farm.config import get_config
 
     cfg = get_config()
@@ -473,21 +497,25 @@ def verify(market: Market, table: SignalTable, fn: Callable[..., Any], params: M
     key = (mode, name, id(fn), id(get_signal), json.dumps(dict(params), sort_keys=True, default=repr),
            cfg.model_dump_json(), tuple(map(id, data)), market.signal_lo, market.signal_hi,
            len(market.frames), market.frame_step, run)
+    base = (key[:4], *key[5:]) if sweep else None  # the function on this data, any params
     with _lock:
         while _dead:
             _verified.pop(_dead.pop(), None)
         if key in _verified:
             _verified.move_to_end(key)
             return
-    where = plan(market, table, name=name, params=params, mode=mode)
+        light = mode == "sample" and base in _verified
+    where = plan(market, table, name=name, params=params, mode="first" if light else mode)
     check_lookahead(market, table, fn, params, name=name, where=where)
     if get_signal is not None and run is not None:
         symbol, exchange_name, frame_name = run
         check_agreement(market, table, get_signal, params, name=name, symbol=symbol, exchange_name=exchange_name,
                         frame_name=frame_name, where=where)
-    refs = tuple(weakref.ref(x, lambda _, key=key: _dead.append(key)) for x in data)
+    keys = [key] if base is None or light else [key, base]
     with _lock:
-        _verified[key] = (fn, get_signal, refs)
+        for k in keys:
+            refs = tuple(weakref.ref(x, lambda _, k=k: _dead.append(k)) for x in data)
+            _verified[k] = (fn, get_signal, refs)
         while len(_verified) > _MEMO_SIZE:
             _verified.popitem(last=False)
 

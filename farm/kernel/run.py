@@ -138,7 +138,7 @@ def run_sweep(market: Market, fn: Callable[..., Any], variants: Iterable[Mapping
         table = compute_table(fn, market.signal_candles, params, "signals")
         market.ensure_horizon(_max_lifetime(table, cfg), cfg)
         table = table.realigned(market.arrays.timestamp[market.signal_lo : market.signal_hi])
-        verify_no_lookahead(market, table, fn, params, name=getattr(fn, "__qualname__", "signals"))
+        verify_no_lookahead(market, table, fn, params, name=getattr(fn, "__qualname__", "signals"), sweep=True)
         out.append(run_arrays(market, table, interval, cfg))
     return out
 

@@ -148,6 +148,23 @@ def test_a_farm_job_records_the_rejection_as_its_failure(tmp_path):
     assert entries["sma_cross"].stats.total_signals > 0  # the honest strategy of the same sweep ran
 
 
+def test_run_sweep_checks_every_variant():
+    """The arrays-level sweep samples the first variant of a function and cuts every further
+    one at its first signal bar: a look-ahead that only some parameters switch on is caught."""
+    from farm.config import get_config
+    from farm.kernel import KernelConfig, run_sweep
+
+    setup_1m()
+    market = load_market(SYMBOL, "sample", "days")
+    cfg = KernelConfig.from_engine(get_config())
+    assert [len(t) for t in run_sweep(market, sma.vectorised_signals, [sma.PARAMS, {**sma.PARAMS, "fast": 5}],
+                                      "1m", cfg)][0] > 0
+    bar, _ = first_readable_signal(peek, {"ahead": 1})
+    with pytest.raises(farm.LookAheadError) as caught:  # ahead=0 reads nothing ahead (and never signals)
+        run_sweep(market, peek, [{"ahead": 0}, {"ahead": 1}], "1m", cfg)
+    assert (caught.value.strategy_name, caught.value.bar) == ("peek", bar)
+
+
 CHEAT_MODULE = '''
 import numpy as np, pandas as pd
 import farm
