@@ -307,7 +307,7 @@ def check_lookahead(market: Market, table: SignalTable, fn: Callable[..., Any], 
     mode, cuts = where.mode, where.cuts
     if not cuts:
         return 0, 0
-    full = _Cols.of(table, index=mode == "full")  # windows over the whole history: index the signals once
+    full = _Cols.of(table, index=mode != "first")  # the table keeps its signal index (plan made it)
     found: tuple[int, list[str], _Cols] | None = None
     rows = previous = recomputed = 0
     for n, i in enumerate(cuts):
