@@ -249,7 +249,8 @@ def plan(market: Market, table: SignalTable, *, name: str, params: Mapping[str, 
     bar the kernel can read and random others, each with the bar just before it, and random
     readable bars as cuts; the ticks of the first and random other signal bars and random
     ticks without a signal compared. A sample looks up only the bars it considers (a few
-    searches, not a pass over every tick)."""
+    searches, not a pass over every tick). "first" (`verify(sweep=True)` for a sweep's further
+    variants): one cut, at the first signal bar a backtest acts on; no ticks."""
     if mode not in (*MODES, "first"):
         raise FarmError(f"lookahead_check must be one of {', '.join(MODES)}, got {mode!r}")
     empty = np.empty(0, dtype=np.int64)
