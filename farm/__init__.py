@@ -39,6 +39,8 @@ from farm.errors import (
     ContextError,
     DuplicateError,
     FarmError,
+    FormsDisagreeError,
+    LookAheadError,
     NotFoundError,
     SchemaError,
     SignalTimeoutError,
@@ -75,6 +77,7 @@ from farm.events import (
     listen_walker_progress,
 )
 from farm.heat import HeatmapRow, HeatmapStatistics
+from farm.kernel.lookahead import CheckReport, check_strategy
 from farm.models import (
     ActiveResult,
     CancelledResult,
@@ -108,8 +111,8 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__", "ActivePosition", "ActiveResult", "add_exchange", "add_frame", "add_optimizer",
     "add_risk", "add_sizing", "add_strategy", "add_walker", "Backtest", "cache_stats", "CancelledResult", "Candle",
-    "CandleDataError", "Candles", "clear_registry", "ClosedResult", "ConfigError", "ContextError",
-    "deflated_sharpe", "DeflatedSharpe", "DuplicateError", "emitters", "FarmError", "format_price",
+    "CandleDataError", "Candles", "check_strategy", "CheckReport", "clear_registry", "ClosedResult", "ConfigError", "ContextError",
+    "deflated_sharpe", "DeflatedSharpe", "DuplicateError", "emitters", "FarmError", "FormsDisagreeError", "format_price",
     "format_quantity", "get_average_price", "get_candles", "get_config", "get_date", "get_default_config",
     "get_mode", "grid", "Heat", "HeatmapRow", "HeatmapStatistics", "IdleResult", "list_exchanges",
     "list_frames", "list_optimizers", "list_risks", "list_sizings", "list_strategies", "list_walkers",
@@ -119,7 +122,7 @@ __all__ = [
     "listen_partial_profit", "listen_partial_profit_once", "listen_performance", "listen_risk",
     "listen_risk_once", "listen_signal", "listen_signal_backtest", "listen_signal_backtest_once",
     "listen_signal_live", "listen_signal_live_once", "listen_signal_once", "listen_validation",
-    "listen_walker", "listen_walker_complete", "listen_walker_once", "listen_walker_progress",
+    "listen_walker", "listen_walker_complete", "listen_walker_once", "listen_walker_progress", "LookAheadError",
     "max_concurrent_positions", "max_positions_per_symbol", "min_reward_risk", "min_take_profit_distance",
     "NotFoundError", "open_store", "OpenedResult", "Partial", "Performance", "PnL", "PositionSize",
     "Risk", "RiskPayload", "Schedule", "ScheduledResult", "SchemaError", "set_config", "set_logger",

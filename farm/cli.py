@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +18,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -135,6 +136,47 @@ def backtest(
 
 def _fmt(value: float | None, spec: str) -> str:
     return "N/A" if value is None else format(value, spec)
+
+
+@app.command()
+def check(
+    strategy: Annotated[str, typer.Option("--strategy", help="Strategy (or variant) name; needs signals=.")],
+    exchange: Annotated[str, typer.Option("--exchange", help="Exchange name.")],
+    frame: Annotated[str, typer.Option("--frame", help="Frame name.")],
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol, e.g. BTC/USDT.")],
+    imports: ImportsOption = None,
+    exhaustive: Annotated[bool, typer.Option(
+        "--exhaustive", help="Recompute signals at every bar a backtest of the frame can act on and call "
+                             "get_signal at every such tick (default: the sample every kernel run checks).")] = False,
+) -> None:
+    """Check a vectorised strategy: no row of signals() reads candles after its bar, and
+    get_signal agrees with it (docs/lookahead.md). Exit 1 naming the first offending bar or
+    tick; exit 2 on bad input."""
+    from farm.errors import FormsDisagreeError, LookAheadError
+    from farm.kernel.lookahead import check_strategy
+
+    with one_line_errors():
+        import_modules(imports)
+        # A progress bar only for a long check on a terminal: a script reads one line.
+        bar = progress_bar() if exhaustive and console.is_terminal else None
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            assert bar is not None
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(f"{strategy} {phase}", total=total)
+            bar.update(tasks[phase], completed=done)
+
+        try:
+            with bar or nullcontext():
+                report = check_strategy(strategy, exchange_name=exchange, frame_name=frame, symbol=symbol,
+                                        exhaustive=exhaustive, on_progress=on_progress if bar else None)
+                for task in tasks.values():
+                    bar.update(task, completed=bar.tasks[task].total)  # type: ignore[union-attr]
+        except (LookAheadError, FormsDisagreeError) as exc:
+            typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"{report} on {symbol}")
 
 
 @app.command()

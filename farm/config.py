@@ -50,6 +50,10 @@ class EngineConfig(BaseModel):
     and numba is installed, else the per-tick loop — the trades are the same either way, so the
     choice is silent; "per-tick": always the reference loop; "kernel": the kernel or a clear
     error naming what blocks it."""
+    lookahead_check: Literal["sample", "full", "off"] = "sample"
+    """The look-ahead and both-forms check of a vectorised strategy before its kernel run
+    (`farm.kernel.lookahead`, docs/lookahead.md): "sample" (a few truncated recomputes, once per
+    variant and data in a process), "full" (what `farm check --exhaustive` does), "off"."""
 
 
 INTEGER_FIELDS = (

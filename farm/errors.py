@@ -56,3 +56,32 @@ class SignalTimeoutError(FarmError, TimeoutError):
 
 class SizingError(FarmError, ValueError):
     """Invalid position-sizing input."""
+
+
+class LookAheadError(FarmError):
+    """A vectorised strategy's row changes when the candles after its bar are removed.
+    (Keyword arguments have defaults so the error pickles: its attributes travel as state.)"""
+
+    def __init__(self, message: str, *, strategy_name: str = "", bar: int = -1, timestamp: int = 0,
+                 columns: list[str] | None = None):
+        super().__init__(message)
+        self.strategy_name = strategy_name
+        self.bar = bar
+        """Index of the first offending bar in the candles given to `signals`."""
+        self.timestamp = timestamp
+        """Its open time (ms)."""
+        self.columns = columns or []
+
+
+class FormsDisagreeError(FarmError):
+    """A strategy's `get_signal` and `signals` give different signals at a frame tick."""
+
+    def __init__(self, message: str, *, strategy_name: str = "", tick: int = 0, bar: int = -1,
+                 columns: list[str] | None = None):
+        super().__init__(message)
+        self.strategy_name = strategy_name
+        self.tick = tick
+        """The first frame tick (ms) where they disagree."""
+        self.bar = bar
+        """The row the kernel reads at that tick (the newest bar closed by then)."""
+        self.columns = columns or []

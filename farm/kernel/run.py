@@ -22,6 +22,7 @@ from farm.engine.signals import build_row, signal_id
 from farm.engine.strategy import TickError
 from farm.errors import FarmError
 from farm.intervals import MINUTE_MS, SIGNAL_INTERVALS
+from farm.kernel.lookahead import verify as verify_no_lookahead
 from farm.kernel.market import WARMUP_CANDLES, KernelConfig, KernelUnsupported, Market, load_market
 from farm.kernel.partials import Milestone, milestones
 from farm.kernel.signals import SignalTable, compute_table
@@ -143,6 +144,7 @@ def run_sweep(market: Market, fn: Callable[..., Any], variants: Iterable[Mapping
         table = compute_table(fn, market.signal_candles, params, "signals")
         market.ensure_horizon(_max_lifetime(table, cfg), cfg)
         table = table.realigned(market.arrays.timestamp[market.signal_lo : market.signal_hi])
+        verify_no_lookahead(market, table, fn, params, name=getattr(fn, "__qualname__", "signals"), sweep=True)
         out.append(run_arrays(market, table, interval, cfg))
     return out
 
@@ -235,6 +237,8 @@ def run_vectorised(
     run = KernelRun(results=results, scheduled=scheduled, errors=errors, trades=trades)
     if partials:
         run.partials = _milestones(market, trades, results, symbol, exchange_name, engine_cfg)
+    verify_no_lookahead(market, table, schema.signals, schema.params, name=schema.strategy_name,
+                        get_signal=schema.get_signal, run=(symbol, exchange_name, frame_name))
     return run
 
 

@@ -383,6 +383,7 @@ def _table_signal(lane: _Lane) -> GuardedCall:
     """A strategy with only a vectorised form, run per tick (something blocks the kernel): its
     rows computed once on the candles the kernel would give it, read per tick with the kernel's
     bar rule (`as_get_signal`), so both paths trade the same."""
+    from farm.kernel.lookahead import verify as verify_no_lookahead
     from farm.kernel.market import load_market
     from farm.kernel.signals import as_get_signal, compute_table
 
@@ -392,6 +393,7 @@ def _table_signal(lane: _Lane) -> GuardedCall:
     market = load_market(ctx.symbol, ctx.exchange_name, ctx.frame_name)
     table = compute_table(schema.signals, market.signal_candles, schema.params,
                           f"strategy {schema.strategy_name}: signals")
+    verify_no_lookahead(market, table, schema.signals, schema.params, name=schema.strategy_name)
     return GuardedCall(as_get_signal(table, market.step, market.frame_step), {})
 
 

@@ -59,7 +59,7 @@ def on_bars(rows: dict[int, dict[str, Any]]):
 
 def replay(signal: dict[str, Any]) -> None:
     """The scenario's strategy gets its vectorised twin: the same dict on the bar closing at T0."""
-    farm.add_strategy("v", "1m", one_signal({}), signals=on_bars({T0 - MIN: signal}))
+    farm.add_strategy("v", "1m", signals=on_bars({T0 - MIN: signal}))
     expected, errors = per_tick("s", symbol="A")
     got = kernel("v", symbol="A")
     # Same records except the strategy name (and the id derived from it).
@@ -99,7 +99,7 @@ def test_scheduled_timeout(reference_config):
 def test_invalid_signal_is_an_error_with_the_per_tick_message(reference_config):
     bad = {**LONG, "price_take_profit": 99.5, "price_stop_loss": 99}
     setup(signal=bad, frame_minutes=0)
-    farm.add_strategy("v", "1m", one_signal({}), signals=on_bars({T0 - MIN: bad}))
+    farm.add_strategy("v", "1m", signals=on_bars({T0 - MIN: bad}))
     _, errors = per_tick("s", symbol="A")
     got = kernel("v", symbol="A")
     assert got.results == []
