@@ -166,20 +166,17 @@ def _first_difference(full: _Cols, cut: _Cols, a: int, b: int) -> tuple[int, lis
 
 
 def _bars_of_ticks(market: Market, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For frame ticks `frames[k]`: the bar the kernel reads there (the newest bar closed
-    within (t − frame_step, t], `farm.kernel.signals` docstring) and whether there is one."""
+    """For frame ticks `frames[k]`: the bar the kernel reads there (`steps.newest_closed`: the
+    newest bar closed by t, again at later ticks while no newer one closed) and whether there is one."""
     ts = market.arrays.timestamp[market.signal_lo : market.signal_hi]
     t = market.frames[k]
     j = np.searchsorted(ts, t - market.step, side="right") - 1  # open <= t - step: closed by t
-    ok = (j >= 0) & (ts[np.maximum(j, 0)] + market.step > t - market.frame_step) if len(ts) \
-        else np.zeros(len(k), bool)
-    return j, ok
+    return j, j >= 0
 
 
 def _ticks_of_bars(market: Market, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For bars j: the frame tick at which the kernel reads them, and whether it ever does (a
-    bar is read at the first tick at or after its close, if no later bar closed by then and
-    the tick is within one frame step of the close)."""
+    """For bars j: the first frame tick at which the kernel reads them, and whether it ever does
+    (a bar is read from the first tick at or after its close until a later bar has closed)."""
     ts = market.arrays.timestamp[market.signal_lo : market.signal_hi]
     frames = market.frames
     if not len(frames):
@@ -189,12 +186,12 @@ def _ticks_of_bars(market: Market, j: np.ndarray) -> tuple[np.ndarray, np.ndarra
     t = frames[np.minimum(k, len(frames) - 1)]
     last = j + 1 >= len(ts)
     after = ts[np.minimum(j + 1, len(ts) - 1)] + market.step  # the next bar's close
-    return t, (k < len(frames)) & (t - close < market.frame_step) & (last | (after > t))
+    return t, (k < len(frames)) & (last | (after > t))
 
 
 def readable(market: Market) -> tuple[np.ndarray, np.ndarray]:
-    """(frame ticks, bar index) for every tick at which the kernel reads a row, in time order;
-    each bar at most once."""
+    """(frame ticks, bar index) for every tick at which the kernel reads a row, in time order; a
+    bar is read at every tick while it is the newest closed one."""
     k = np.arange(len(market.frames))
     j, ok = _bars_of_ticks(market, k)
     return market.frames[ok], j[ok]
@@ -264,7 +261,7 @@ def plan(market: Market, table: SignalTable, *, name: str, params: Mapping[str, 
         ticks, bars = readable(market)
         cut = position != 0
         cut[bars] = True
-        return Plan(mode, np.flatnonzero(cut).tolist(), ticks, bars, len(bars))
+        return Plan(mode, np.flatnonzero(cut).tolist(), ticks, bars, len(np.unique(bars)))
     rng = _rng(name, params)
     signal = table.signal_bars()
     t_sig, ok = _ticks_of_bars(market, signal)
@@ -554,7 +551,7 @@ def check_strategy(strategy_name: str, *, exchange_name: str, frame_name: str, s
         ticks = check_agreement(market, table, schema.get_signal, schema.params, name=name, symbol=symbol,
                                 exchange_name=exchange_name, frame_name=frame_name, where=where,
                                 on_progress=on_progress)
-    count = len(readable(market)[1]) if where.readable is None else where.readable
+    count = len(np.unique(readable(market)[1])) if where.readable is None else where.readable
     return CheckReport(
         strategy_name=name, mode="exhaustive" if exhaustive else "sample", bars=len(table), readable=count,
         signal_bars=int(np.count_nonzero(table.position)), cuts=cuts, rows=rows, ticks=ticks,

@@ -223,7 +223,9 @@ def test_bundled_strategies_pass_both_checks_exhaustively(name):
     report = farm.check_strategy(name, exchange_name="sample", frame_name=frame, symbol=symbol, exhaustive=True)
     assert report.mode == "exhaustive" and report.signal_bars > 0
     assert report.cuts >= report.readable - 1 > 1000  # a recompute at every bar the kernel can read
-    assert report.ticks == report.readable  # get_signal asked at each (a bar just closed: never a gap)
+    # get_signal asked at every tick the kernel reads a row: at least once per readable bar, more
+    # where a gap leaves a bar the newest closed one for several ticks.
+    assert report.ticks >= report.readable
     sampled = farm.check_strategy(name, exchange_name="sample", frame_name=frame, symbol=symbol)
     assert 0 < sampled.cuts <= lookahead.SAMPLE_CUTS and 0 < sampled.ticks <= lookahead.SAMPLE_TICKS
 
