@@ -38,8 +38,7 @@ from farm.models import RiskEvent
 from farm.schemas import RiskSchema
 
 __all__ = [
-    "ActivePosition", "MergedRisk", "NoRisk", "RiskPayload", "RiskRejection", "RiskRuntime", "on_rejection",
-    "risk_for",
+    "ActivePosition", "MergedRisk", "NoRisk", "RiskPayload", "RiskRejection", "RiskRuntime", "risk_for",
 ]
 
 log = logging.getLogger("farm.risk")
@@ -96,28 +95,16 @@ class RiskRejection(Exception):
 
 Validation = Callable[[RiskPayload], Any] | Mapping[str, Any]
 
-_rejection_sinks: list[Callable[[RiskEvent], None]] = []
-
-
-def on_rejection(fn: Callable[[RiskEvent], None]) -> Callable[[RiskEvent], None]:
-    """Have `fn` receive every rejection of a `RiskRuntime` built without its own `sink`,
-    listeners or not (the process-wide Risk report's storage). A run gives its ledgers a sink
-    of its own (its storages). A hook rather than an import, so the engine does not reach up
-    into `farm.run`.
-    """
-    _rejection_sinks.append(fn)
-    return fn
-
-
 class RiskRuntime:
     """One risk profile in one run: its validations and its ledger. `sink` receives each
-    rejection (the run's Risk storage); None: the `on_rejection` hooks."""
+    rejection, listeners or not (the run's Risk storage: a hook rather than an import, so the
+    engine does not reach up into `farm.run`)."""
 
     def __init__(self, schema: RiskSchema, sink: Callable[[RiskEvent], None] | None = None):
         self.schema = schema
         self.name = schema.risk_name
         self.positions: dict[str, ActivePosition] = {}
-        self._sinks = _rejection_sinks if sink is None else [sink]
+        self._sink = sink
 
     def check(self, *, symbol: str, pending_signal: Any, strategy_name: str, exchange_name: str,
               current_price: float, timestamp: int, backtest: bool) -> bool:
@@ -152,8 +139,8 @@ class RiskRuntime:
             # same task on another worker, renders an identical report.
             timestamp=payload.timestamp if backtest else int(time.time() * 1000),
         )
-        for sink in self._sinks:
-            sink(event)
+        if self._sink is not None:
+            self._sink(event)
         if events.risk.has_listeners:
             events.risk.emit(event)
         self._callback("on_rejected", payload.symbol, payload)

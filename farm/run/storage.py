@@ -71,18 +71,6 @@ class Storages:
         ):
             self.schedule[key].append(result)
 
-    def forget(self, symbol: str, strategy_name: str) -> None:
-        """Drop every record of one (symbol, strategy): farm workers run many jobs per process."""
-        key = (symbol, strategy_name)
-        for store in (self.backtest, self.schedule, self.partial, self.performance, self.risk, self.live,
-                      self.status, self.paths, self.runtimes):
-            store.pop(key, None)
-        by_symbol = self.heat.get(strategy_name)
-        if by_symbol is not None:
-            by_symbol.pop(symbol, None)
-            if not by_symbol:
-                self.heat.pop(strategy_name, None)
-
     def clear(self) -> None:
         for value in (self.backtest, self.schedule, self.partial, self.performance, self.heat, self.risk, self.live,
                       self.status, self.paths, self.runtimes):

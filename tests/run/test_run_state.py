@@ -180,3 +180,24 @@ def test_a_risk_ledger_of_one_run_is_not_visible_to_another():
     assert [r.close_reason for r in b] == ["take_profit"]
     assert farm.Risk.get_data("A", "b").total_rejections == 0
     assert seen == [1]
+
+
+def test_set_config_inside_a_run_changes_that_run_from_then_on_and_nothing_else():
+    """SPEC §1's mid-run change, scoped to the run: a callback's `set_config` reaches the
+    run's later ticks, not the process-wide config."""
+    register_table(flat_candles(T0 - 30 * MIN, 100))
+    farm.add_frame("f", "1m", T0, T0 + 5 * MIN)
+    fees: list[float] = []
+
+    def get_signal(symbol: str, when: datetime) -> None:
+        fees.append(farm.get_config().percent_fee)
+        if when.minute == 2:
+            farm.set_config(percent_fee=0.05)
+
+    farm.add_strategy("s", "1m", get_signal)
+    before = farm.get_config()
+
+    list(farm.Backtest.run("A", strategy_name="s", exchange_name="x", frame_name="f"))
+
+    assert fees == [before.percent_fee] * 3 + [0.05] * 3
+    assert farm.get_config() == before
