@@ -26,7 +26,7 @@ from farm.persist import keys as K
 from farm.run import status
 from farm.run.backtest import backtest_path, run_backtest, run_group
 from farm.run.jobs import BacktestJob, StrategyOutcome, TaskFailure, TaskResult, strategy_code_version
-from farm.run.state import ExchangePool, RunState
+from farm.run.state import ExchangePool, RunState, current_run
 from farm.run.storage import Storages, keep_partials
 from farm.stats import backtest_statistics
 
@@ -86,10 +86,15 @@ def execute(job: BacktestJob, *, allowed_imports: Sequence[str] | None = None,
     outcomes: list[StrategyOutcome] = []
     errors: dict[str, list[str]] = {name: [] for name in job.strategies}
     results: dict[str, list] = {name: [] for name in job.strategies}
-    # Errors carry their strategy, so those of a risk group's strategies stay apart.
-    unsubscribe = events.listen_error(
-        lambda exc: errors.get(getattr(exc, "strategy_name", None), errors[job.strategies[0]]).append(str(exc))
-    )
+
+    def collect(exc: BaseException) -> None:
+        # The error channel is process-wide: keep only this job's (it is published inside its
+        # run), not those of jobs running next to it (a threads pool). Errors carry their
+        # strategy, so those of a risk group's strategies stay apart.
+        if current_run() is run:
+            errors.get(getattr(exc, "strategy_name", None), errors[job.strategies[0]]).append(str(exc))
+
+    unsubscribe = events.listen_error(collect)
     no_partials = keep_partials.set(False)  # the result keeps statistics only (see keep_partials)
     try:
         try:

@@ -201,3 +201,36 @@ def test_set_config_inside_a_run_changes_that_run_from_then_on_and_nothing_else(
 
     assert fees == [before.percent_fee] * 3 + [0.05] * 3
     assert farm.get_config() == before
+
+
+_a_done = threading.Event()
+
+
+def _after_a(symbol: str, when: datetime, **params: Any) -> dict | None:
+    """`sma`, once the other job has finished."""
+    _a_done.wait(30)
+    return helpers.sma(symbol, when, **params)
+
+
+def test_jobs_running_side_by_side_keep_their_own_errors():
+    """A threads pool runs jobs next to each other: one job's get_signal errors are its own,
+    never listed in the job beside it."""
+    _a_done.clear()
+    helpers.register()
+    farm.add_strategy("side_clean", "5m", _after_a, params={"fast": 5, "slow": 20})
+    farm.add_walker("side", EXCHANGE, FRAME, ["tf_boom", "side_clean"])
+    boom_job, clean_job = plan_sweep("side", ["ETH/BTC"]).jobs
+    alone = execute(boom_job).outcomes[0].errors
+    assert alone  # tf_boom raises on ETH/BTC
+
+    beside: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: beside.update(clean=execute(clean_job)))
+    thread.start()
+    try:
+        noisy = execute(boom_job)
+    finally:
+        _a_done.set()
+    thread.join(60)
+
+    assert noisy.outcomes[0].errors == alone
+    assert beside["clean"].outcomes[0].errors == []
