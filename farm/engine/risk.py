@@ -23,6 +23,7 @@ rejects and is visible, and never stops the run.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import time
@@ -205,9 +206,10 @@ def _resolve(value: Any) -> Any:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(_await(value))
-    # Called from async code (a loop is running in this thread): finish on a helper thread.
+    # Called from async code (a loop is running in this thread): finish on a helper thread, in
+    # this context (the run's config and state: a new thread would start with an empty one).
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, _await(value)).result()
+        return pool.submit(contextvars.copy_context().run, asyncio.run, _await(value)).result()
 
 
 async def _await(awaitable: Any) -> Any:
