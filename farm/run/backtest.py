@@ -95,8 +95,8 @@ def _start(run: RunState, symbol: str, strategy_name: str, exchange_name: str, f
         backtest=True, exchange=client,
     )
     runtime = StrategyRuntime(schema, ctx, client, run.risk_for(schema.risk_names))
-    run.storages.start(key, runtime)
-    return _Lane(runtime, ctx, _Perf(run.storages, symbol, strategy_name, exchange_name), run.storages)
+    run.begin(key, runtime)
+    return _Lane(runtime, ctx, _Perf(run.storages, symbol, strategy_name, exchange_name), run)
 
 
 # ---- which engine path ------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def _backtest(run: RunState, symbol: str, strategy_name: str, exchange_name: str
         started = time.perf_counter()
         key = (symbol, schema.strategy_name)
         handle = _KernelHandle()
-        into.start(key, handle)
+        run.begin(key, handle)
         try:
             wanted = keep_partials.get() or events.partial_profit.has_listeners or events.partial_loss.has_listeners
             kernel_run = run_vectorised(symbol, strategy_name=schema.strategy_name, exchange_name=exchange_name,
@@ -176,15 +176,15 @@ def _backtest(run: RunState, symbol: str, strategy_name: str, exchange_name: str
                                         client=run.exchange(exchange_name))
         except KernelUnsupported as exc:
             if get_config().backtest_path == "kernel":
-                into.finish(key, handle, "rejected")
+                run.finish(key, handle, "rejected")
                 raise KernelUnsupported(f"backtest_path='kernel': strategy {schema.strategy_name}: {exc}") from exc
             path = EnginePath("per-tick", f"the kernel declined this run: {exc}")
         except BaseException:
-            into.finish(key, handle, "rejected")
+            run.finish(key, handle, "rejected")
             raise
         else:
             into.paths[key] = path
-            yield from _replay(into, key, exchange_name, kernel_run, handle, started)
+            yield from _replay(run, key, exchange_name, kernel_run, handle, started)
             return
     lane = _start(run, symbol, strategy_name, exchange_name, frame_name)
     into.paths[(symbol, lane.runtime.name)] = path
@@ -207,11 +207,12 @@ class _KernelHandle:
         self.stopped = True
 
 
-def _replay(into: Storages, key: tuple[str, str], exchange_name: str, run: KernelRun, handle: _KernelHandle,
+def _replay(state: RunState, key: tuple[str, str], exchange_name: str, run: KernelRun, handle: _KernelHandle,
             started: float) -> Iterator[Any]:
     """Leave behind what the per-tick loop would: per signal, in creation order, its rejection
     on listen_error, or its scheduled record, its partial milestones (emitted, then stored
     after the outcome), its outcome recorded and yielded; one `backtest_total` sample at the end."""
+    into = state.storages
     results = run.results
     ticks = run.trades.tick.tolist()
     is_scheduled = run.trades.scheduled.tolist()
@@ -243,9 +244,9 @@ def _replay(into: Storages, key: tuple[str, str], exchange_name: str, run: Kerne
                 _publish(err)
         # Progress and performance listeners want an event per frame: they block the kernel, so none here.
         _Perf(into, key[0], key[1], exchange_name).record("backtest_total", time.perf_counter() - started)
-        into.finish(key, handle, "fulfilled")
+        state.finish(key, handle, "fulfilled")
     except BaseException:
-        into.finish(key, handle, "rejected")
+        state.finish(key, handle, "rejected")
         raise
 
 
@@ -283,8 +284,8 @@ class _Lane:
     runtime: StrategyRuntime
     ctx: RunContext
     perf: _Perf
-    into: Storages
-    """Where its results go (its run's storages)."""
+    run: RunState
+    """The run it belongs to (its results go to the run's storages)."""
     next: int = 0
     """Index of the next frame this strategy is evaluated at."""
     done: bool = False
@@ -325,7 +326,7 @@ def _run(lanes: list[_Lane], frames: np.ndarray) -> Iterator[tuple[_Lane, Any]]:
     finally:
         for lane in lanes:
             lane.runtime.close()
-            lane.into.finish((lane.ctx.symbol, lane.runtime.name), lane.runtime, status)
+            lane.run.finish((lane.ctx.symbol, lane.runtime.name), lane.runtime, status)
 
 
 def _run_one(lane: _Lane, frames: np.ndarray, frame_list: list[int]) -> Iterator[tuple[_Lane, Any]]:
@@ -406,7 +407,7 @@ def _step(lane: _Lane, frames: np.ndarray, frame_list: list[int], i: int) -> Any
         result = runtime.tick(t)
         if result is not None:
             # A listener that raises fails this tick, like any other tick error (§15).
-            _emit(lane.into, result, runtime)
+            _emit(lane.run.storages, result, runtime)
     except Exception as exc:  # noqa: BLE001
         runtime.report_error(exc, t, "tick")
         return None
@@ -427,7 +428,7 @@ def _step(lane: _Lane, frames: np.ndarray, frame_list: list[int], i: int) -> Any
         try:
             outcome = runtime.fast_forward()
             if outcome is not None:
-                _emit(lane.into, outcome, runtime)
+                _emit(lane.run.storages, outcome, runtime)
         except Exception as exc:  # noqa: BLE001
             runtime.report_error(exc, t, "fast-forward")
             return None
@@ -477,7 +478,7 @@ class BacktestFacade:
 
         def cancel() -> None:
             run.cancelled.set()
-            runtime = state.storages.runtimes.get((symbol, strategy_name))
+            runtime = state.running.get((symbol, strategy_name))
             if runtime is not None:
                 runtime.stop()
                 if runtime.pending is None:

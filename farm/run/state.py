@@ -21,14 +21,14 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from farm import registry
 from farm.config import ConfigScope, EngineConfig, enter_config_scope, get_config
 from farm.engine.exchange import ExchangeClient
 from farm.engine.risk import MergedRisk, NoRisk, RiskRuntime, risk_for
 from farm.models import RiskEvent
-from farm.run.storage import Storages
+from farm.run.storage import Key, Storages
 from farm.run.storage import storages as process_storages
 
 T = TypeVar("T")
@@ -63,6 +63,19 @@ class RunState:
         self.storages = process_storages if storages is None else storages
         self.exchanges = ExchangePool() if exchanges is None else exchanges
         self._risks: dict[str, RiskRuntime] = {}
+        self.running: dict[Key, Any] = {}
+        """This run's backtests in progress by (symbol, strategy): what its cancel and a walk's
+        stop reach (`Backtest.stop` reaches a library run's through `storages.runtimes`)."""
+
+    def begin(self, key: Key, runtime: Any) -> None:
+        """A backtest of (symbol, strategy) `key` starts in this run (SPEC §5.9 bookkeeping)."""
+        self.storages.start(key, runtime)
+        self.running[key] = runtime
+
+    def finish(self, key: Key, runtime: Any, status: str) -> None:
+        self.storages.finish(key, runtime, status)
+        if self.running.get(key) is runtime:
+            del self.running[key]
 
     @property
     def config(self) -> EngineConfig:

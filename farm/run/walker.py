@@ -142,7 +142,7 @@ class _Walk:
     def halt(self) -> None:
         """Stop the backtest in progress: no new signals, an open one runs to its close."""
         if self.current is not None:
-            runtime = self.run.storages.runtimes.get((self.symbol, self.current))
+            runtime = self.run.running.get((self.symbol, self.current))
             if runtime is not None:
                 runtime.stop()
 
