@@ -1,13 +1,22 @@
 """Engine configuration (SPEC §1) and farm settings (environment).
 
-The engine config is one process-wide value, swapped whole by `set_config` and read at the
-moment of use, so a change mid-run affects later computations exactly as in the reference.
+The engine config is read at the moment of use (SPEC §1). Outside runs it is one process-wide
+value, swapped whole by `set_config`. A run (`farm.run.state.RunState`) takes the config in
+force when it starts and, while it executes, `get_config()` answers with that one (a
+ContextVar scope): `set_config` from another thread or another run never reaches a run already
+going, two runs with different configs in two threads do not interfere, and a farm job never
+swaps the process-wide config. A `set_config` made inside a run (from one of its callbacks)
+changes that run's config from then on, as the reference's mid-run change does, and nothing
+else (a departure from the reference's single mutable config: see SPEC, per-run config).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -123,13 +132,9 @@ def config_problems(cfg: EngineConfig) -> list[str]:
     return problems
 
 
-def set_config(*, unsafe: bool = False, **fields: Any) -> EngineConfig:
-    """Shallow-merge `fields` into the config; on any problem nothing changes and one error lists all.
-
-    `unsafe=True` skips the cross-field checks (as the reference) but never the type checks: a
-    distance check can be set to 0 (disabled), a price can't be set to a string.
-    """
-    global _current
+def merged_config(base: EngineConfig, fields: Mapping[str, Any], *, unsafe: bool = False) -> EngineConfig:
+    """`base` with `fields` shallow-merged in, checked as `set_config` checks (one error listing
+    every problem); `base` is never changed (configs are frozen)."""
     unknown = sorted(set(fields) - set(EngineConfig.model_fields))
     if unknown:
         raise ConfigError(
@@ -137,7 +142,7 @@ def set_config(*, unsafe: bool = False, **fields: Any) -> EngineConfig:
             + "\n".join(f"  {i}. unknown config field {name!r}" for i, name in enumerate(unknown, 1))
         )
     try:
-        candidate = EngineConfig(**{**_current.model_dump(), **fields})
+        candidate = EngineConfig(**{**base.model_dump(), **fields})
     except ValidationError as exc:
         lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         raise ConfigError(
@@ -152,15 +157,51 @@ def set_config(*, unsafe: bool = False, **fields: Any) -> EngineConfig:
                 + "\n".join(f"  {i}. {p}" for i, p in enumerate(problems, 1))
             )
     # Whole numbers given as floats (60.0) are stored as ints; fractions only pass with `unsafe`.
-    _current = candidate.model_copy(
+    return candidate.model_copy(
         update={name: int(getattr(candidate, name)) for name in INTEGER_FIELDS if _is_int(getattr(candidate, name))}
     )
-    return _current
+
+
+@dataclass(eq=False, slots=True)
+class ConfigScope:
+    """The config of one run: taken when the run starts, replaced only by a `set_config` made
+    inside that run. Each value is a frozen `EngineConfig`."""
+
+    config: EngineConfig
+
+
+_scope: ContextVar[ConfigScope | None] = ContextVar("farm_run_config", default=None)
+
+
+def enter_config_scope(scope: ConfigScope) -> None:
+    """`get_config()` answers with `scope.config` (and `set_config` changes it) for the rest of
+    the current context: one private to a run (`RunState.iterate` runs it in its own
+    `contextvars.Context`), so this thread's other code and other threads never see it."""
+    _scope.set(scope)
+
+
+def set_config(*, unsafe: bool = False, **fields: Any) -> EngineConfig:
+    """Shallow-merge `fields` into the config; on any problem nothing changes and one error lists all.
+
+    `unsafe=True` skips the cross-field checks (as the reference) but never the type checks: a
+    distance check can be set to 0 (disabled), a price can't be set to a string. Inside a run
+    (a callback) it changes that run's config only; elsewhere the process-wide one.
+    """
+    global _current
+    scope = _scope.get()
+    new = merged_config(_current if scope is None else scope.config, fields, unsafe=unsafe)
+    if scope is None:
+        _current = new
+    else:
+        scope.config = new
+    return new
 
 
 def get_config() -> EngineConfig:
-    """The config in force (immutable; change it with `set_config`)."""
-    return _current
+    """The config in force (immutable; change it with `set_config`): the running run's inside a
+    run, else the process-wide one."""
+    scope = _scope.get()
+    return _current if scope is None else scope.config
 
 
 def get_default_config() -> EngineConfig:

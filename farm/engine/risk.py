@@ -1,10 +1,11 @@
 """Risk profiles at run time (SPEC §8 with D4, D6): fail-fast validations over a ledger of
 active positions shared by every strategy and symbol that use the profile in one run.
 
-The ledger lives as long as one run: `risk_for` memoizes a `RiskRuntime` per risk name, and
-a run starts by `drop_risks` on its names. A runner that steps several strategies together
-(a risk group) drops once, then asks `risk_for` for each strategy, so they share one ledger.
-Backtests never write the ledger anywhere (D6); live mode persists it through its own store.
+A ledger belongs to one run: the run (`farm.run.state.RunState`) keeps a `RiskRuntime` per
+risk name and starts each backtest with fresh ones (D6); a runner that steps several
+strategies together (a risk group) asks `risk_for` for each strategy after one fresh start, so
+they share one ledger. No ledger is visible outside its run. Backtests never write the ledger
+anywhere (D6); live mode persists it through its own store.
 
 How a validation answers (Python has no "throw a non-error value"):
 
@@ -22,6 +23,7 @@ rejects and is visible, and never stops the run.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import time
@@ -32,13 +34,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from farm import events, registry
+from farm import events
 from farm.models import RiskEvent
 from farm.schemas import RiskSchema
 
 __all__ = [
-    "ActivePosition", "MergedRisk", "NoRisk", "RiskPayload", "RiskRejection", "RiskRuntime", "drop_risks",
-    "on_rejection", "risk_for", "risk_runtime",
+    "ActivePosition", "MergedRisk", "NoRisk", "RiskPayload", "RiskRejection", "RiskRuntime", "risk_for",
 ]
 
 log = logging.getLogger("farm.risk")
@@ -95,25 +96,16 @@ class RiskRejection(Exception):
 
 Validation = Callable[[RiskPayload], Any] | Mapping[str, Any]
 
-_rejection_sinks: list[Callable[[RiskEvent], None]] = []
-
-
-def on_rejection(fn: Callable[[RiskEvent], None]) -> Callable[[RiskEvent], None]:
-    """Have `fn` receive every rejection, listeners or not (the Risk report's storage).
-
-    A hook rather than an import, so the engine does not reach up into `farm.run`.
-    """
-    _rejection_sinks.append(fn)
-    return fn
-
-
 class RiskRuntime:
-    """One risk profile in one run: its validations and its ledger."""
+    """One risk profile in one run: its validations and its ledger. `sink` receives each
+    rejection, listeners or not (the run's Risk storage: a hook rather than an import, so the
+    engine does not reach up into `farm.run`)."""
 
-    def __init__(self, schema: RiskSchema):
+    def __init__(self, schema: RiskSchema, sink: Callable[[RiskEvent], None] | None = None):
         self.schema = schema
         self.name = schema.risk_name
         self.positions: dict[str, ActivePosition] = {}
+        self._sink = sink
 
     def check(self, *, symbol: str, pending_signal: Any, strategy_name: str, exchange_name: str,
               current_price: float, timestamp: int, backtest: bool) -> bool:
@@ -148,8 +140,8 @@ class RiskRuntime:
             # same task on another worker, renders an identical report.
             timestamp=payload.timestamp if backtest else int(time.time() * 1000),
         )
-        for sink in _rejection_sinks:
-            sink(event)
+        if self._sink is not None:
+            self._sink(event)
         if events.risk.has_listeners:
             events.risk.emit(event)
         self._callback("on_rejected", payload.symbol, payload)
@@ -214,9 +206,10 @@ def _resolve(value: Any) -> Any:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(_await(value))
-    # Called from async code (a loop is running in this thread): finish on a helper thread.
+    # Called from async code (a loop is running in this thread): finish on a helper thread, in
+    # this context (the run's config and state: a new thread would start with an empty one).
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, _await(value)).result()
+        return pool.submit(contextvars.copy_context().run, asyncio.run, _await(value)).result()
 
 
 async def _await(awaitable: Any) -> Any:
@@ -255,30 +248,11 @@ class NoRisk:
         pass
 
 
-_runtimes: dict[str, RiskRuntime] = {}
-
-
-def risk_runtime(name: str) -> RiskRuntime:
-    """Memoized per risk name: strategies of one run share the ledger."""
-    rt = _runtimes.get(name)
-    if rt is None:
-        rt = _runtimes[name] = RiskRuntime(registry.risks.get(name, source="risk"))
-    return rt
-
-
-def risk_for(names: list[str]) -> RiskRuntime | MergedRisk | NoRisk:
-    """SPEC §8.4: no names → no-op, one → that profile, several → merged (in the given order)."""
+def risk_for(names: list[str], runtime: Callable[[str], RiskRuntime]) -> RiskRuntime | MergedRisk | NoRisk:
+    """SPEC §8.4: no names → no-op, one → that profile, several → merged (in the given order);
+    `runtime(name)` is the run's ledger of a profile."""
     if not names:
         return NoRisk()
     if len(names) == 1:
-        return risk_runtime(names[0])
-    return MergedRisk([risk_runtime(n) for n in names])
-
-
-def drop_risks(names: list[str]) -> None:
-    """Start fresh ledgers for these profiles (a new run); runtimes already handed out keep theirs."""
-    for n in names:
-        _runtimes.pop(n, None)
-
-
-registry.on_clear(_runtimes.clear)
+        return runtime(names[0])
+    return MergedRisk([runtime(n) for n in names])

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from farm import registry
+from farm.engine.exchange import ExchangeClient
 from farm.errors import FarmError, FormsDisagreeError, LookAheadError, NoCandlesError
 from farm.kernel.market import Market
 from farm.kernel.signals import SignalTable, compute_table
@@ -361,7 +362,8 @@ def _error(name: str, table: SignalTable, bar: int, columns: list[str], detail: 
 
 def check_agreement(market: Market, table: SignalTable, get_signal: Callable[..., Any], params: Mapping[str, Any],
                     *, name: str, symbol: str, exchange_name: str, frame_name: str, mode: str = "sample",
-                    where: Plan | None = None, on_progress: Progress | None = None) -> int:
+                    where: Plan | None = None, on_progress: Progress | None = None,
+                    client: ExchangeClient | None = None) -> int:
     """Raise `FormsDisagreeError` at the first checked frame tick where `get_signal`, called as
     the per-tick engine calls it there, does not return the row the kernel reads at that tick;
     returns the number of ticks compared. Ticks inside a data gap are skipped (the per-tick
@@ -369,13 +371,13 @@ def check_agreement(market: Market, table: SignalTable, get_signal: Callable[...
     "sample": the first signal tick, random other signal ticks and random ticks without one."""
     from farm.context import RunContext, use
     from farm.engine.signals import dto_to_dict
-    from farm.run.backtest import exchange_client
 
     where = where or plan(market, table, name=name, params=params, mode=mode)
     if not len(where.ticks):
         return 0
     full = _Cols.of(table, index=True)
-    client = exchange_client(exchange_name)
+    if client is None:  # the run's client when given (its candles), else one of this check's own
+        client = ExchangeClient(registry.exchanges.get(exchange_name, source="lookahead"))
     ctx = RunContext(symbol=symbol, strategy_name=name, exchange_name=exchange_name, frame_name=frame_name,
                      backtest=True, exchange=client)
     compared = 0
@@ -474,7 +476,8 @@ registry.on_clear(_forget)
 
 def verify(market: Market, table: SignalTable, fn: Callable[..., Any], params: Mapping[str, Any], *,
            name: str, get_signal: Callable[..., Any] | None = None,
-           run: tuple[str, str, str] | None = None, sweep: bool = False) -> None:
+           run: tuple[str, str, str] | None = None, sweep: bool = False,
+           client: ExchangeClient | None = None) -> None:
     """The check every kernel run makes (config `lookahead_check`): look-ahead, then, given
     `get_signal` and `run` = (symbol, exchange_name, frame_name), both forms agree. Once per
     strategy variant and data in a process: a repeated run on the same candles skips it.
@@ -508,7 +511,7 @@ def verify(market: Market, table: SignalTable, fn: Callable[..., Any], params: M
     if get_signal is not None and run is not None:
         symbol, exchange_name, frame_name = run
         check_agreement(market, table, get_signal, params, name=name, symbol=symbol, exchange_name=exchange_name,
-                        frame_name=frame_name, where=where)
+                        frame_name=frame_name, where=where, client=client)
     keys = [key] if base is None or light else [key, base]
     with _lock:
         for k in keys:

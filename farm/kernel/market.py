@@ -12,6 +12,7 @@ import numpy as np
 from farm import registry
 from farm.config import EngineConfig, get_config
 from farm.engine import steps
+from farm.engine.exchange import ExchangeClient
 from farm.engine.frames import timeline
 from farm.engine.strategy import GAP_TOLERANCE_STEPS
 from farm.errors import FarmError
@@ -118,15 +119,19 @@ class Market:
         return cls(frames=frames, frame_step=frame_step, step=step, arrays=arrays, signal_lo=lo, signal_hi=hi)
 
 
-def load_market(symbol: str, exchange_name: str, frame_name: str, *, warmup_candles: int = WARMUP_CANDLES) -> Market:
+def load_market(symbol: str, exchange_name: str, frame_name: str, *, warmup_candles: int = WARMUP_CANDLES,
+                client: ExchangeClient | None = None) -> Market:
     """The frame's ticks and the base candles through the exchange (its retries, checks, cache),
-    loaded as the per-tick engine's first bulk load does; the tail is loaded by `ensure_horizon`."""
-    from farm.run.backtest import exchange_client
+    loaded as the per-tick engine's first bulk load does; the tail is loaded by `ensure_horizon`.
 
+    `client`: the run's client of `exchange_name` (`RunState.exchange`), whose candle series
+    the market reads and grows, so the run's per-tick code and later variants reuse them;
+    None: a client of this market's own."""
     cfg = get_config()
     frames = timeline(frame_name)
     frame_step = interval_ms(registry.frames.get(frame_name, source="kernel").interval, FRAME_INTERVALS, "frame")
-    client = exchange_client(exchange_name)
+    if client is None:
+        client = ExchangeClient(registry.exchanges.get(exchange_name, source="kernel"))
     series = client.series(symbol, cfg.base_interval)
     step = series.step
     if not len(frames):

@@ -17,6 +17,7 @@ import numpy as np
 
 from farm import events, registry
 from farm.config import EngineConfig, get_config
+from farm.engine.exchange import ExchangeClient
 from farm.engine.notes import normalize_note
 from farm.engine.signals import build_row, signal_id
 from farm.engine.strategy import TickError
@@ -212,11 +213,14 @@ class KernelRun:
 def run_vectorised(
     symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str,
     warmup_candles: int = WARMUP_CANDLES, check: bool = True, partials: bool = True,
+    client: ExchangeClient | None = None,
 ) -> KernelRun:
     """Backtest a registered strategy's vectorised form on the compiled kernel.
 
     Raises `KernelUnsupported` when the run needs the per-tick engine (see `kernel_blockers`,
-    and the data edge cases the kernel stops at); nothing is recorded or emitted here."""
+    and the data edge cases the kernel stops at); nothing is recorded or emitted here.
+    `client`: the run's client of `exchange_name` (its candle series are read and grown);
+    None: a client of this call's own."""
     schema = registry.get_strategy(strategy_name, source="kernel")
     if check:
         blockers = kernel_blockers(schema)
@@ -226,7 +230,9 @@ def run_vectorised(
         raise KernelUnsupported(f"strategy {schema.strategy_name}: no vectorised form (signals=)")
     engine_cfg = get_config()
     cfg = KernelConfig.from_engine(engine_cfg)
-    market = load_market(symbol, exchange_name, frame_name, warmup_candles=warmup_candles)
+    if client is None:
+        client = ExchangeClient(registry.exchanges.get(exchange_name, source="kernel"))
+    market = load_market(symbol, exchange_name, frame_name, warmup_candles=warmup_candles, client=client)
     table = compute_table(schema.signals, market.signal_candles, schema.params, f"strategy {schema.strategy_name}: signals")
     market.ensure_horizon(_max_lifetime(table, cfg), cfg)
     table = _realign(table, market)
@@ -236,19 +242,17 @@ def run_vectorised(
     errors = _errors(trades, table, names, engine_cfg)
     run = KernelRun(results=results, scheduled=scheduled, errors=errors, trades=trades)
     if partials:
-        run.partials = _milestones(market, trades, results, symbol, exchange_name, engine_cfg)
+        run.partials = _milestones(market, trades, results, symbol, client, engine_cfg)
     verify_no_lookahead(market, table, schema.signals, schema.params, name=schema.strategy_name,
-                        get_signal=schema.get_signal, run=(symbol, exchange_name, frame_name))
+                        get_signal=schema.get_signal, run=(symbol, exchange_name, frame_name), client=client)
     return run
 
 
 def _milestones(market: Market, trades: Trades, results: list[ClosedResult | CancelledResult], symbol: str,
-                exchange_name: str, cfg: EngineConfig) -> list[list[Milestone]]:
-    """Partial milestones on the candle series the kernel read (the exchange's, so its VWAPs
+                client: ExchangeClient, cfg: EngineConfig) -> list[list[Milestone]]:
+    """Partial milestones on the candle series the kernel read (the run's client's, so its VWAPs
     are the per-tick engine's bit for bit)."""
-    from farm.run.backtest import exchange_client
-
-    series = exchange_client(exchange_name).series(symbol, cfg.base_interval)
+    series = client.series(symbol, cfg.base_interval)
     if series.arrays is not market.arrays:
         raise FarmError("the candle series changed after the kernel ran: its candle indices no longer apply")
     return milestones(series, trades, results, int(cfg.avg_price_candles_count))

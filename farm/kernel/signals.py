@@ -269,8 +269,9 @@ def average_prices(candles: Candles, n: int | None = None, step: int | None = No
     # five column arrays themselves (so their addresses cannot be reused while cached); candles
     # are read-only, so the same arrays mean the same prices.
     key = (n, step, len(cols[0]), *(c.__array_interface__["data"][0] for c in cols))
-    if _last_prices and _last_prices[0] == key:
-        return _last_prices[2]
+    last = _last_prices[:]  # one read: a run in another thread may replace the entry meanwhile
+    if last and last[0] == key:
+        return last[2]
     out = vwap_at_close(*cols, n, step)
     out.flags.writeable = False
     _last_prices[:] = [key, [c.base if c.base is not None else c for c in cols], out]

@@ -8,6 +8,10 @@ observes builds no record, and a throttled idle strategy jumps straight to its n
 vectorised form and nothing that needs per-tick Python runs on the compiled kernel
 (`farm.kernel`), whose records are then replayed into the storages and channels in the order
 the per-tick loop would have produced them; everything else runs the loop below.
+
+Every backtest runs inside a `RunState` (`farm.run.state`): its exchange clients and candle
+series, risk ledgers, storages and engine config. `Backtest.run` builds one per call; the
+walker, a risk group and a farm job pass their own.
 """
 
 from __future__ import annotations
@@ -27,9 +31,7 @@ import numpy as np
 from farm import events, registry
 from farm.config import get_config
 from farm.context import RunContext, _current
-from farm.engine.exchange import ExchangeClient
 from farm.engine.frames import timeline
-from farm.engine.risk import drop_risks, risk_for
 from farm.engine.strategy import StrategyRuntime, TickError
 from farm.engine.timeout import GuardedCall
 from farm.intervals import MINUTE_MS
@@ -37,7 +39,8 @@ from farm.kernel.market import KernelUnsupported
 from farm.kernel.run import KernelRun, kernel_blockers, run_vectorised
 from farm.models import BacktestProgress, DoneEvent, PerformanceEvent
 from farm.run.background import BackgroundRun
-from farm.run.storage import keep_partials, record_result, storages
+from farm.run.state import RunState
+from farm.run.storage import Storages, keep_partials, storages
 
 WARMUP_CANDLES = 1440
 """Base candles loaded before the frame's start with the first bulk load, so a strategy's
@@ -45,39 +48,15 @@ indicator warm-up does not make the whole series load again (a day of 1m candles
 
 log = logging.getLogger("farm.strategy")  # the per-tick runtime's logger: same log lines either path
 
-_runtimes: dict[tuple[str, str], StrategyRuntime | _KernelHandle] = {}
-_status: dict[tuple[str, str], str] = {}
-_paths: dict[tuple[str, str], EnginePath] = {}
-_exchanges: dict[str, ExchangeClient] = {}
-
-
-def exchange_client(exchange_name: str) -> ExchangeClient:
-    """Memoized per exchange: strategies backtested on the same symbol reuse its candles."""
-    client = _exchanges.get(exchange_name)
-    schema = registry.exchanges.get(exchange_name, source="backtest")
-    if client is None or client.schema is not schema:
-        client = _exchanges[exchange_name] = ExchangeClient(schema)
-    return client
-
-
-def _reset() -> None:
-    _runtimes.clear()
-    _status.clear()
-    _paths.clear()
-    _exchanges.clear()
-
-
-registry.on_clear(_reset)
-
 
 class _Perf:
     """Performance samples, stored compactly per frame (a record per frame would cost more than
     the frame); records are built when read, or at once for a live listener."""
 
-    def __init__(self, symbol: str, strategy_name: str, exchange_name: str):
+    def __init__(self, into: Storages, symbol: str, strategy_name: str, exchange_name: str):
         self.names = {"symbol": symbol, "strategy_name": strategy_name, "exchange_name": exchange_name}
         self.previous: int | None = None
-        self.store = storages.performance[(symbol, strategy_name)]
+        self.store = into.performance[(symbol, strategy_name)]
 
     def record(self, metric_type: str, duration_s: float) -> None:
         now = int(time.time() * 1000)
@@ -105,21 +84,19 @@ def validate_names(strategy_name: str, exchange_name: str, frame_name: str | Non
     return schema
 
 
-def _start(symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> _Lane:
+def _start(run: RunState, symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> _Lane:
     """Validate, reset the strategy's storages and build its runtime (SPEC §5.9 bookkeeping)."""
     schema = validate_names(strategy_name, exchange_name, frame_name)
     strategy_name = schema.strategy_name  # a variant spelled another way keeps one storage
     key = (symbol, strategy_name)
-    _clear_run(key)
-    client = exchange_client(exchange_name)
+    client = run.exchange(exchange_name)
     ctx = RunContext(
         symbol=symbol, strategy_name=strategy_name, exchange_name=exchange_name, frame_name=frame_name,
         backtest=True, exchange=client,
     )
-    runtime = StrategyRuntime(schema, ctx, client, risk_for(schema.risk_names))
-    _runtimes[key] = runtime
-    _status[key] = "pending"
-    return _Lane(runtime, ctx, _Perf(symbol, strategy_name, exchange_name))
+    runtime = StrategyRuntime(schema, ctx, client, run.risk_for(schema.risk_names))
+    run.begin(key, runtime)
+    return _Lane(runtime, ctx, _Perf(run.storages, symbol, strategy_name, exchange_name), run)
 
 
 # ---- which engine path ------------------------------------------------------------------------
@@ -161,44 +138,56 @@ def choose_path(schema: Any) -> EnginePath:
     return EnginePath("per-tick", reason)
 
 
-def backtest_path(symbol: str, strategy_name: str) -> EnginePath | None:
-    """The path the last backtest of (symbol, strategy) took; None if it never ran."""
+def backtest_path(symbol: str, strategy_name: str, into: Storages = storages) -> EnginePath | None:
+    """The path the last backtest of (symbol, strategy) recorded in `into` took; None if it never ran."""
     name = registry.get_strategy(strategy_name, source="Backtest.get_path").strategy_name
-    return _paths.get((symbol, name))
+    path: EnginePath | None = into.paths.get((symbol, name))
+    return path
 
 
 # ---- runs -------------------------------------------------------------------------------------
 
 
-def run_backtest(symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> Iterator[Any]:
-    """Yield closed and cancelled results (and `active` in the reference's edge path)."""
+def run_backtest(symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str,
+                 run: RunState | None = None) -> Iterator[Any]:
+    """Yield closed and cancelled results (and `active` in the reference's edge path).
+
+    `run`: the run this backtest belongs to (a walk, a farm job); None: a run of its own, with
+    the config in force when the iteration starts."""
+    state = RunState() if run is None else run
+    yield from state.iterate(lambda: _backtest(state, symbol, strategy_name, exchange_name, frame_name))
+
+
+def _backtest(run: RunState, symbol: str, strategy_name: str, exchange_name: str, frame_name: str
+              ) -> Iterator[Any]:
     schema = validate_names(strategy_name, exchange_name, frame_name)
-    drop_risks(schema.risk_names)
+    run.fresh_risks(schema.risk_names)
     path = choose_path(schema)
+    into = run.storages
     if path.path == "kernel":
         started = time.perf_counter()
         key = (symbol, schema.strategy_name)
-        _clear_run(key)
-        handle = _runtimes[key] = _KernelHandle()
-        _status[key] = "pending"
+        handle = _KernelHandle()
+        run.begin(key, handle)
         try:
             wanted = keep_partials.get() or events.partial_profit.has_listeners or events.partial_loss.has_listeners
-            run = run_vectorised(symbol, strategy_name=schema.strategy_name, exchange_name=exchange_name,
-                                 frame_name=frame_name, check=False, partials=wanted)
+            kernel_run = run_vectorised(symbol, strategy_name=schema.strategy_name, exchange_name=exchange_name,
+                                        frame_name=frame_name, check=False, partials=wanted,
+                                        client=run.exchange(exchange_name))
         except KernelUnsupported as exc:
             if get_config().backtest_path == "kernel":
-                _status[key] = "rejected"
+                run.finish(key, handle, "rejected")
                 raise KernelUnsupported(f"backtest_path='kernel': strategy {schema.strategy_name}: {exc}") from exc
             path = EnginePath("per-tick", f"the kernel declined this run: {exc}")
         except BaseException:
-            _status[key] = "rejected"
+            run.finish(key, handle, "rejected")
             raise
         else:
-            _paths[key] = path
-            yield from _replay(key, exchange_name, run, handle, started)
+            into.paths[key] = path
+            yield from _replay(run, key, exchange_name, kernel_run, handle, started)
             return
-    lane = _start(symbol, strategy_name, exchange_name, frame_name)
-    _paths[(symbol, lane.runtime.name)] = path
+    lane = _start(run, symbol, strategy_name, exchange_name, frame_name)
+    into.paths[(symbol, lane.runtime.name)] = path
     for _, outcome in _run([lane], timeline(frame_name)):
         yield outcome
 
@@ -218,17 +207,12 @@ class _KernelHandle:
         self.stopped = True
 
 
-def _clear_run(key: tuple[str, str]) -> None:
-    """The storages a run starts afresh (SPEC §5.9); the others accumulate across runs."""
-    storages.backtest.pop(key, None)
-    storages.schedule.pop(key, None)
-
-
-def _replay(key: tuple[str, str], exchange_name: str, run: KernelRun, handle: _KernelHandle, started: float
-            ) -> Iterator[Any]:
+def _replay(state: RunState, key: tuple[str, str], exchange_name: str, run: KernelRun, handle: _KernelHandle,
+            started: float) -> Iterator[Any]:
     """Leave behind what the per-tick loop would: per signal, in creation order, its rejection
     on listen_error, or its scheduled record, its partial milestones (emitted, then stored
     after the outcome), its outcome recorded and yielded; one `backtest_total` sample at the end."""
+    into = state.storages
     results = run.results
     ticks = run.trades.tick.tolist()
     is_scheduled = run.trades.scheduled.tolist()
@@ -246,12 +230,12 @@ def _replay(key: tuple[str, str], exchange_name: str, run: KernelRun, handle: _K
             if handle.stopped:
                 break
             if is_scheduled[j]:
-                record_result(next(scheduled), backtest=True)
+                into.record(next(scheduled), backtest=True)
             for kind, event in partials[j]:
                 (events.partial_profit if kind == "profit" else events.partial_loss).emit(event)
-            record_result(result, backtest=True)
+            into.record(result, backtest=True)
             if partials[j]:
-                storages.partial[key].extend(partials[j])
+                into.partial[key].extend(partials[j])
             yield result
         else:
             for err in errors[e:]:
@@ -259,10 +243,10 @@ def _replay(key: tuple[str, str], exchange_name: str, run: KernelRun, handle: _K
                     break
                 _publish(err)
         # Progress and performance listeners want an event per frame: they block the kernel, so none here.
-        _Perf(key[0], key[1], exchange_name).record("backtest_total", time.perf_counter() - started)
-        _status[key] = "fulfilled"
+        _Perf(into, key[0], key[1], exchange_name).record("backtest_total", time.perf_counter() - started)
+        state.finish(key, handle, "fulfilled")
     except BaseException:
-        _status[key] = "rejected"
+        state.finish(key, handle, "rejected")
         raise
 
 
@@ -271,16 +255,23 @@ def _publish(err: TickError) -> None:
     events.error.emit(err)
 
 
-def run_group(symbol: str, *, strategy_names: list[str], exchange_name: str, frame_name: str
-              ) -> Iterator[tuple[str, Any]]:
+def run_group(symbol: str, *, strategy_names: list[str], exchange_name: str, frame_name: str,
+              run: RunState | None = None) -> Iterator[tuple[str, Any]]:
     """Backtest strategies that share risk profiles together, frame by frame in the given order,
     on one timeline: each risk check sees the positions the others hold at that time. Yields
-    (strategy name, result); each strategy's storages are as if it had run alone."""
+    (strategy name, result); each strategy's storages are as if it had run alone. `run` as in
+    `run_backtest`."""
+    state = RunState() if run is None else run
+    yield from state.iterate(lambda: _group(state, symbol, strategy_names, exchange_name, frame_name))
+
+
+def _group(run: RunState, symbol: str, strategy_names: list[str], exchange_name: str, frame_name: str
+           ) -> Iterator[tuple[str, Any]]:
     schemas = [validate_names(name, exchange_name, frame_name) for name in strategy_names]
-    drop_risks(sorted({risk for schema in schemas for risk in schema.risk_names}))
-    lanes = [_start(symbol, name, exchange_name, frame_name) for name in strategy_names]
+    run.fresh_risks(sorted({risk for schema in schemas for risk in schema.risk_names}))
+    lanes = [_start(run, symbol, name, exchange_name, frame_name) for name in strategy_names]
     for lane in lanes:
-        _paths[(symbol, lane.runtime.name)] = EnginePath(
+        run.storages.paths[(symbol, lane.runtime.name)] = EnginePath(
             "per-tick", "a risk group: strategies sharing a risk profile step together on one timeline")
     for lane, outcome in _run(lanes, timeline(frame_name)):
         yield lane.runtime.name, outcome
@@ -293,13 +284,15 @@ class _Lane:
     runtime: StrategyRuntime
     ctx: RunContext
     perf: _Perf
+    run: RunState
+    """The run it belongs to (its results go to the run's storages)."""
     next: int = 0
     """Index of the next frame this strategy is evaluated at."""
     done: bool = False
 
 
 def _run(lanes: list[_Lane], frames: np.ndarray) -> Iterator[tuple[_Lane, Any]]:
-    keys = [(lane.ctx.symbol, lane.runtime.name) for lane in lanes]
+    status = "rejected"
     try:
         for lane in lanes:
             _prefetch(lane, frames)
@@ -329,15 +322,11 @@ def _run(lanes: list[_Lane], frames: np.ndarray) -> Iterator[tuple[_Lane, Any]]:
                 events.backtest_progress.emit(BacktestProgress(
                     total_frames=total, processed_frames=total, progress=1.0, **_names(lane)))
             lane.perf.record("backtest_total", time.perf_counter() - started)
-        for key in keys:
-            _status[key] = "fulfilled"
-    except BaseException:
-        for key in keys:
-            _status[key] = "rejected"
-        raise
+        status = "fulfilled"
     finally:
         for lane in lanes:
             lane.runtime.close()
+            lane.run.finish((lane.ctx.symbol, lane.runtime.name), lane.runtime, status)
 
 
 def _run_one(lane: _Lane, frames: np.ndarray, frame_list: list[int]) -> Iterator[tuple[_Lane, Any]]:
@@ -390,7 +379,7 @@ def _table_signal(lane: _Lane) -> GuardedCall:
     schema = lane.runtime.schema
     ctx = lane.ctx
     assert ctx.frame_name is not None
-    market = load_market(ctx.symbol, ctx.exchange_name, ctx.frame_name)
+    market = load_market(ctx.symbol, ctx.exchange_name, ctx.frame_name, client=lane.runtime.exchange)
     table = compute_table(schema.signals, market.signal_candles, schema.params,
                           f"strategy {schema.strategy_name}: signals")
     verify_no_lookahead(market, table, schema.signals, schema.params, name=schema.strategy_name)
@@ -420,7 +409,7 @@ def _step(lane: _Lane, frames: np.ndarray, frame_list: list[int], i: int) -> Any
         result = runtime.tick(t)
         if result is not None:
             # A listener that raises fails this tick, like any other tick error (§15).
-            _emit(result, runtime)
+            _emit(lane.run.storages, result, runtime)
     except Exception as exc:  # noqa: BLE001
         runtime.report_error(exc, t, "tick")
         return None
@@ -441,7 +430,7 @@ def _step(lane: _Lane, frames: np.ndarray, frame_list: list[int], i: int) -> Any
         try:
             outcome = runtime.fast_forward()
             if outcome is not None:
-                _emit(outcome, runtime)
+                _emit(lane.run.storages, outcome, runtime)
         except Exception as exc:  # noqa: BLE001
             runtime.report_error(exc, t, "fast-forward")
             return None
@@ -457,10 +446,10 @@ def _step(lane: _Lane, frames: np.ndarray, frame_list: list[int], i: int) -> Any
     return None
 
 
-def _emit(result: Any, runtime: StrategyRuntime) -> None:
-    record_result(result, backtest=True)
+def _emit(into: Storages, result: Any, runtime: StrategyRuntime) -> None:
+    into.record(result, backtest=True)
     if runtime.partial_events:
-        storages.partial[(runtime.symbol, runtime.name)].extend(runtime.partial_events)
+        into.partial[(runtime.symbol, runtime.name)].extend(runtime.partial_events)
         runtime.partial_events.clear()
     if events.signal_backtest.has_listeners:
         events.signal_backtest.emit(result)
@@ -477,19 +466,21 @@ class BacktestFacade:
     def background(
         self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str
     ) -> Callable[[], None]:
-        """Run to completion on a thread; emit done-backtest once; return a cancel function."""
+        """Run to completion on a thread, with the config in force now; emit done-backtest
+        once; return a cancel function."""
         validate_names(strategy_name, exchange_name, frame_name)
         payload = DoneEvent(exchange_name=exchange_name, strategy_name=strategy_name, backtest=True, symbol=symbol)
+        state = RunState()
         run = BackgroundRun(
             lambda: run_backtest(symbol, strategy_name=strategy_name, exchange_name=exchange_name,
-                                 frame_name=frame_name),
+                                 frame_name=frame_name, run=state),
             lambda: events.done_backtest.emit(payload),
             f"backtest-{symbol}-{strategy_name}",
         ).start()
 
         def cancel() -> None:
             run.cancelled.set()
-            runtime = _runtimes.get((symbol, strategy_name))
+            runtime = state.running.get((symbol, strategy_name))
             if runtime is not None:
                 runtime.stop()
                 if runtime.pending is None:
@@ -499,7 +490,7 @@ class BacktestFacade:
         return cancel
 
     def stop(self, symbol: str, strategy_name: str) -> None:
-        runtime = _runtimes.get((symbol, strategy_name))
+        runtime = storages.runtimes.get((symbol, strategy_name))
         if runtime is not None:
             runtime.stop()
 
@@ -529,9 +520,9 @@ class BacktestFacade:
         """Every (symbol, strategy) backtested in this process, with its status and the engine
         path its last run took ("kernel" or "per-tick"; `get_path` says why per tick)."""
         return [
-            {"id": f"{s}:{n}", "symbol": s, "strategy_name": n, "status": _status.get((s, n), "ready"),
-             "path": p.path if (p := _paths.get((s, n))) is not None else None}
-            for (s, n) in _runtimes
+            {"id": f"{s}:{n}", "symbol": s, "strategy_name": n, "status": status,
+             "path": p.path if (p := storages.paths.get((s, n))) is not None else None}
+            for (s, n), status in storages.status.items()
         ]
 
     def get_path(self, symbol: str, strategy_name: str) -> EnginePath | None:

@@ -1,8 +1,8 @@
 """Variant blocks: the farm's unit of scheduling (issue #6). A block is a task that carries
 several jobs of one strategy (its variants from `farm.grid`/`farm.variant`) on one symbol,
 exchange, frame, engine config and code version; they run one after another in one process on
-the candles the first one loaded (the exchange client is memoized per process, on the per-tick
-and the kernel path alike). A 1,000-variant sweep on one symbol is then tens of tasks, not 1,000.
+the candles the first one loaded (the block's jobs share one `farm.run.state.ExchangePool`, on
+the per-tick and the kernel path alike; it ends with the block). A 1,000-variant sweep on one symbol is then tens of tasks, not 1,000.
 
 Jobs stay the unit of results: each job keeps its own key and its own stored record, so
 reports, re-runs and the status record do not depend on the block size. Risk groups (several

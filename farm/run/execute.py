@@ -1,11 +1,16 @@
 """Running one `BacktestJob` in this process: what a local pool process and a Celery worker
 both do. `execute` returns the result or raises; `execute_and_store` leaves exactly one record
 (result or failure) under the job's key.
+
+A job is one run (`farm.run.state.RunState`): its own engine config (the job's, merged into
+this process's), storages that end with it, and the exchange clients of its block; it never
+touches the process-wide config or report storages, so nothing carries over to the next job.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import socket
 import sys
 import time
@@ -13,8 +18,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from farm import config as farm_config
 from farm import events, registry
+from farm.config import EngineConfig, get_config, merged_config
 from farm.errors import FarmError
 from farm.identity.code import snapshot_loaded
 from farm.persist import Store
@@ -22,7 +27,8 @@ from farm.persist import keys as K
 from farm.run import status
 from farm.run.backtest import backtest_path, run_backtest, run_group
 from farm.run.jobs import BacktestJob, StrategyOutcome, TaskFailure, TaskResult, check_job_inputs
-from farm.run.storage import keep_partials, storages
+from farm.run.state import ExchangePool, RunState, current_run
+from farm.run.storage import Storages, keep_partials
 from farm.stats import backtest_statistics
 
 
@@ -59,39 +65,52 @@ def import_job_modules(modules: Sequence[str], allowed: Sequence[str] | None) ->
             raise JobError(f"module {name!r} failed to import: {type(exc).__name__}: {exc}") from exc
 
 
-def execute(job: BacktestJob, *, allowed_imports: Sequence[str] | None = None) -> TaskResult:
+def job_config(job: BacktestJob) -> EngineConfig:
+    """The engine config a job runs with: its fields over this process's config (type-checked,
+    not cross-checked: the planner's config passed its checks where it was set)."""
+    return merged_config(get_config(), job.config, unsafe=True)
+
+
+def execute(job: BacktestJob, *, allowed_imports: Sequence[str] | None = None,
+            exchanges: ExchangePool | None = None) -> TaskResult:
+    """`exchanges`: the candle clients of the job's block (jobs with the same config share
+    them); None: the job's own."""
     started = time.monotonic()
     import_job_modules(job.imports, allowed_imports)
     for name in job.strategies:
         registry.get_strategy(name, source="job")
     check_job_inputs(job)  # code as imported, frame dates, data: refused, never run, if they differ
-    saved = farm_config.get_config()
-    farm_config.set_config(unsafe=True, **job.config)
+    run = RunState(job_config(job), storages=Storages(), exchanges=exchanges)
     outcomes: list[StrategyOutcome] = []
     errors: dict[str, list[str]] = {name: [] for name in job.strategies}
     results: dict[str, list] = {name: [] for name in job.strategies}
-    # Errors carry their strategy, so those of a risk group's strategies stay apart.
-    unsubscribe = events.listen_error(
-        lambda exc: errors.get(getattr(exc, "strategy_name", None), errors[job.strategies[0]]).append(str(exc))
-    )
+
+    def collect(exc: BaseException) -> None:
+        # The error channel is process-wide: keep only this job's (it is published inside its
+        # run), not those of jobs running next to it (a threads pool). Errors carry their
+        # strategy, so those of a risk group's strategies stay apart.
+        if current_run() is run:
+            errors.get(getattr(exc, "strategy_name", None), errors[job.strategies[0]]).append(str(exc))
+
+    unsubscribe = events.listen_error(collect)
     no_partials = keep_partials.set(False)  # the result keeps statistics only (see keep_partials)
     try:
         try:
             if len(job.strategies) == 1:
                 name = job.strategies[0]
                 results[name] = list(run_backtest(job.symbol, strategy_name=name, exchange_name=job.exchange_name,
-                                                  frame_name=job.frame_name))
+                                                  frame_name=job.frame_name, run=run))
             else:  # a risk group: stepped together on one timeline, sharing its ledger
                 for name, result in run_group(job.symbol, strategy_names=list(job.strategies),
-                                              exchange_name=job.exchange_name, frame_name=job.frame_name):
+                                              exchange_name=job.exchange_name, frame_name=job.frame_name, run=run):
                     results[name].append(result)
         except Exception as exc:
             if _is_transient(exc):
                 raise TransientJobError(f"{type(exc).__name__}: {exc}") from exc
             raise
         for name in job.strategies:
-            closed = storages.backtest.get((job.symbol, name), [])
-            path = backtest_path(job.symbol, name)
+            closed = run.storages.backtest.get((job.symbol, name), [])
+            path = backtest_path(job.symbol, name, run.storages)
             outcomes.append(
                 StrategyOutcome(
                     strategy_name=name,
@@ -102,11 +121,9 @@ def execute(job: BacktestJob, *, allowed_imports: Sequence[str] | None = None) -
                     path_reason=None if path is None else path.reason,
                 )
             )
-            storages.forget(job.symbol, name)  # a long-lived worker must not accumulate runs
     finally:
         keep_partials.reset(no_partials)
         unsubscribe()
-        farm_config.set_config(unsafe=True, **saved.model_dump())
     return TaskResult(key=job.key, job=job, outcomes=outcomes, elapsed_seconds=time.monotonic() - started,
                       worker=socket.gethostname())
 
@@ -121,11 +138,13 @@ def _is_transient(exc: BaseException) -> bool:
 
 
 def execute_and_store(job: BacktestJob, store: Store, *, allowed_imports: Sequence[str] | None = None,
-                      raise_transient: bool = False, sweep_id: str | None = None) -> TaskResult | TaskFailure:
+                      raise_transient: bool = False, sweep_id: str | None = None,
+                      exchanges: ExchangePool | None = None) -> TaskResult | TaskFailure:
     """Run and write the result under `results/<key>`, or a failure with its traceback under
-    `failures/<key>`. A transient error is re-raised when the caller retries (Celery)."""
+    `failures/<key>`. A transient error is re-raised when the caller retries (Celery).
+    `exchanges` as in `execute`."""
     try:
-        result: TaskResult | TaskFailure = execute(job, allowed_imports=allowed_imports)
+        result: TaskResult | TaskFailure = execute(job, allowed_imports=allowed_imports, exchanges=exchanges)
     except TransientJobError as exc:
         if raise_transient:
             raise
@@ -148,13 +167,14 @@ def execute_block_and_store(jobs: Sequence[BacktestJob], store: Store, *,
                             sweep_id: str | None = None, on_job: Callable[[str, str], Any] | None = None,
                             ) -> list[tuple[str, str]]:
     """A variant block (`farm.run.blocks`): its jobs one after another in this process, each
-    leaving its own record, so the candles the first job loaded serve the rest (the exchange
-    client is memoized per process). A job whose result is already stored is skipped: the block
+    leaving its own record, so the candles the first job loaded serve the rest (the block's jobs
+    share one `ExchangePool` per engine config; it ends with the block). A job whose result is already stored is skipped: the block
     is being retried or was redelivered after its worker died. One job failing is that job's
     failure record; the others still run. A transient error is re-raised at once when the caller
     retries (Celery retries the block; the jobs stored by then are skipped). Returns (key,
     "ok" | "failed") per job, in order; `on_job(key, status)` is called as each one ends."""
     statuses: list[tuple[str, str]] = []
+    pools: dict[str, ExchangePool] = {}
     for job in jobs:
         key = job.key
         if store.exists(K.result(key)):
@@ -162,8 +182,9 @@ def execute_block_and_store(jobs: Sequence[BacktestJob], store: Store, *,
                 status.mark(sweep_id, key, ok=True)
             outcome = "ok"
         else:
-            outcome = execute_and_store(job, store, allowed_imports=allowed_imports,
-                                        raise_transient=raise_transient, sweep_id=sweep_id).status
+            pool = pools.setdefault(json.dumps(job.config, sort_keys=True), ExchangePool())
+            outcome = execute_and_store(job, store, allowed_imports=allowed_imports, raise_transient=raise_transient,
+                                        sweep_id=sweep_id, exchanges=pool).status
         statuses.append((key, outcome))
         if on_job is not None:
             on_job(key, outcome)

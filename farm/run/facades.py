@@ -1,5 +1,5 @@
 """`farm.Schedule`, `farm.Performance`, `farm.Partial`, `farm.Heat`, `farm.Risk`: statistics and
-reports over the process-wide storages the runs feed (SPEC §11.3, §11.4, §11.5, §11.7, §11.8);
+reports over the process-wide storages library runs feed (SPEC §11.3, §11.4, §11.5, §11.7, §11.8);
 `farm.PositionSize`: quantities from registered sizings (§9)."""
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from pydantic import ValidationError
 
 from farm import registry
 from farm.config import get_config
-from farm.engine.risk import on_rejection
 from farm.engine.sizing import SizingNotFoundError, SizingParams, calculate
 from farm.errors import NotFoundError, SizingError
-from farm.models import RiskEvent
 from farm.reports.files import write_report
 from farm.run.storage import storages
 
@@ -125,12 +123,6 @@ class RiskFacade:
 
     def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None) -> Path:
         return write_report(self.get_report(symbol, strategy_name), "risk", f"{symbol}_{strategy_name}.md", path)
-
-
-@on_rejection
-def _record_rejection(event: RiskEvent) -> None:
-    """Every rejection is stored, observed or not, so the Risk report never misses one."""
-    storages.risk[(event.symbol, event.strategy_name)].append(event)
 
 
 class PositionSizeFacade:

@@ -28,7 +28,7 @@ from farm.reports.walker import (
 )
 from farm.run import backtest as _backtest
 from farm.run.background import BackgroundRun
-from farm.run.storage import storages
+from farm.run.state import RunState
 from farm.schemas import WalkerSchema
 from farm.stats import BacktestStatistics, backtest_statistics
 
@@ -112,11 +112,13 @@ def validate_walker(walker_name: str) -> tuple[WalkerSchema, list[str]]:
 
 
 class _Walk:
-    """Stop requests for one running walk, and which strategy it is backtesting now."""
+    """One walk: its run (one `RunState` for all its backtests, so the candles load once; each
+    backtest starts fresh risk ledgers), stop requests, and which strategy it is testing now."""
 
-    def __init__(self, symbol: str, walker_name: str):
+    def __init__(self, symbol: str, walker_name: str, run: RunState):
         self.symbol = symbol
         self.walker_name = walker_name
+        self.run = run
         self.requested: set[str] = set()
         self.current: str | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -140,7 +142,7 @@ class _Walk:
     def halt(self) -> None:
         """Stop the backtest in progress: no new signals, an open one runs to its close."""
         if self.current is not None:
-            runtime = _backtest._runtimes.get((self.symbol, self.current))
+            runtime = self.run.running.get((self.symbol, self.current))
             if runtime is not None:
                 runtime.stop()
 
@@ -169,7 +171,13 @@ def _results(symbol: str, walker_name: str, record: _Record) -> WalkerResults:
 def run_walker(symbol: str, *, walker_name: str) -> Iterator[WalkerEvent]:
     """Validate at once, then return the walk (an iterator of `WalkerEvent`s)."""
     walker, names = validate_walker(walker_name)
-    return _walk(symbol, walker, names, _Walk(symbol, walker_name))
+    return _walking(symbol, walker, names, walker_name)
+
+
+def _walking(symbol: str, walker: WalkerSchema, names: list[str], walker_name: str) -> Iterator[WalkerEvent]:
+    """The walk's run starts with the iteration (the config in force then), as a backtest's does."""
+    run = RunState()
+    yield from run.iterate(lambda: _walk(symbol, walker, names, _Walk(symbol, walker_name, run)))
 
 
 def _walk(symbol: str, walker: WalkerSchema, names: list[str], walk: _Walk) -> Iterator[WalkerEvent]:
@@ -178,10 +186,11 @@ def _walk(symbol: str, walker: WalkerSchema, names: list[str], walk: _Walk) -> I
     total = len(names)
     ids = {"walker_name": walker_name, "exchange_name": walker.exchange_name,
            "frame_name": walker.frame_name, "symbol": symbol}
+    into = walk.run.storages
     _records.pop(key, None)
     for name in names:
-        storages.backtest.pop((symbol, name), None)
-        storages.schedule.pop((symbol, name), None)
+        into.backtest.pop((symbol, name), None)
+        into.schedule.pop((symbol, name), None)
     best_metric: float | None = None
     best_strategy: str | None = None
     tested = 0
@@ -198,7 +207,8 @@ def _walk(symbol: str, walker: WalkerSchema, names: list[str], walk: _Walk) -> I
                 break
             try:
                 for _ in _backtest.run_backtest(
-                    symbol, strategy_name=name, exchange_name=walker.exchange_name, frame_name=walker.frame_name
+                    symbol, strategy_name=name, exchange_name=walker.exchange_name, frame_name=walker.frame_name,
+                    run=walk.run,
                 ):
                     if name in walk.requested:
                         walk.halt()  # the runtime exists now even if the request came first
@@ -209,7 +219,7 @@ def _walk(symbol: str, walker: WalkerSchema, names: list[str], walk: _Walk) -> I
                 continue
             finally:
                 walk.current = None
-            stats = backtest_statistics(storages.backtest.get((symbol, name), []))
+            stats = backtest_statistics(into.backtest.get((symbol, name), []))
             value = metric_value(stats, metric)
             if value is not None and (best_metric is None or value > best_metric):
                 best_metric, best_strategy = value, name
@@ -250,11 +260,11 @@ class WalkerFacade:
         between strategies (or finished), else when the stopped backtest has wound down.
         """
         walker, names = validate_walker(walker_name)
-        walk = _Walk(symbol, walker_name)
+        walk = _Walk(symbol, walker_name, RunState())  # the config in force now
         walk.listen()  # now, so a cancel before the thread gets going is not lost
         payload = DoneEvent(exchange_name=walker.exchange_name, strategy_name=walker_name, backtest=True, symbol=symbol)
-        run = BackgroundRun(lambda: _walk(symbol, walker, names, walk), lambda: events.done_walker.emit(payload),
-                            f"walker-{symbol}-{walker_name}").start()
+        run = BackgroundRun(lambda: walk.run.iterate(lambda: _walk(symbol, walker, names, walk)),
+                            lambda: events.done_walker.emit(payload), f"walker-{symbol}-{walker_name}").start()
 
         def cancel() -> None:
             self.stop(symbol, walker_name)

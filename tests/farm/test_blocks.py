@@ -17,7 +17,6 @@ import farm
 from farm.data.sample import sample_source
 from farm.identity import FrameSpan
 from farm.persist import keys as K
-from farm.run.backtest import exchange_client
 from farm.run.blocks import JobBlock, effective_block_size, plan_blocks
 from farm.run.execute import execute_block_and_store
 from farm.run.executors import LocalExecutor
@@ -171,11 +170,27 @@ def _register_vectorised() -> str:
     return "tf_vec"
 
 
+class CountingSource:
+    """A candle source that counts the calls the engine makes to it."""
+
+    def __init__(self) -> None:
+        self.source = sample_source("5m")
+        self.calls = 0
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        self.calls += 1
+        return self.source(*args, **kwargs)
+
+
 @pytest.mark.parametrize("form", ["per-tick", "vectorised"])
 def test_a_block_loads_its_candles_once(form, registered, tmp_path):
+    """The block's jobs share its exchange clients: ten variants ask the source for no more
+    candles than one does. Nothing survives the block: a second block loads them again."""
     base = "tf_sma" if form == "per-tick" else _register_vectorised()
-    for name in ("tf-count-block", "tf-count-lone"):  # two exchanges: two fresh candle memos
-        farm.add_exchange(name, sample_source("5m"))
+    sources = {}
+    for name in ("tf-count-block", "tf-count-lone"):
+        sources[name] = CountingSource()
+        farm.add_exchange(name, sources[name])
         farm.add_walker(name, name, FRAME, farm.grid(base, fast=list(range(3, 13))))
     block = plan_sweep("tf-count-block", ["ETH/BTC"]).jobs
     lone = plan_sweep("tf-count-lone", ["ETH/BTC"]).jobs[:1]
@@ -187,9 +202,12 @@ def test_a_block_loads_its_candles_once(form, registered, tmp_path):
     statuses = execute_block_and_store(block, store) + execute_block_and_store(lone, store_at(tmp_path / "lone"))
 
     assert {status for _, status in statuses} == {"ok"}
-    fetches_block = exchange_client("tf-count-block").fetch_calls
-    fetches_lone = exchange_client("tf-count-lone").fetch_calls
+    fetches_block = sources["tf-count-block"].calls
+    fetches_lone = sources["tf-count-lone"].calls
     assert fetches_block == fetches_lone > 0, (fetches_block, fetches_lone)
+    again = plan_sweep("tf-count-block", ["ETH/BTC"]).jobs[:1]
+    execute_block_and_store(again, store_at(tmp_path / "again"))
+    assert sources["tf-count-block"].calls == 2 * fetches_block  # the first block kept nothing
     paths = {TaskResult.model_validate_json(store.read(K.result(j.key))).outcomes[0].model_dump().get("path")
              for j in block}
     assert len(paths) == 1  # every variant took the same path (reported once the kernel is wired)

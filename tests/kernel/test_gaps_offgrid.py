@@ -223,9 +223,12 @@ def test_off_grid_frames(case: str):
     cfg = farm.get_config()
     step = interval_ms(cfg.base_interval)
     n = cfg.avg_price_candles_count
-    from farm.run.backtest import exchange_client
+    from farm import registry
+    from farm.engine.exchange import ExchangeClient
 
-    a = exchange_client("x").series(symbol, cfg.base_interval).arrays
+    first, last = expected[0].signal.scheduled_at, expected[-1].signal.scheduled_at
+    a = ExchangeClient(registry.exchanges.get("x")).fetch(
+        symbol, cfg.base_interval, first - (n + 2) * step, (last - first) // step + n + 4)
     ts = a.timestamp.tolist()
     off_grid = market = 0
     for r in expected:

@@ -15,9 +15,9 @@ import pytest
 import farm
 from farm import registry
 from farm.context import RunContext, use
-from farm.engine.risk import RiskRejection, drop_risks, risk_for, risk_runtime
+from farm.engine.risk import RiskRejection
 from farm.engine.strategy import StrategyRuntime
-from farm.run.backtest import exchange_client
+from farm.run.state import RunState, current_run
 from farm.stats import RiskEntry, risk_statistics
 from tests.conftest import MIN, T0, flat_candles, minutes, register_table, run, set_candle
 
@@ -313,7 +313,10 @@ def test_merged_risks_add_to_and_remove_from_every_ledger(reference_config):
 
     def snapshot(*args: Any) -> None:
         # Positions still open (a backtest keeps a closed one, stamped with its close time).
-        held.append({n: sum(p.close_timestamp is None for p in risk_runtime(n).positions.values()) for n in ("a", "b")})
+        ledgers = current_run()  # the callbacks run inside the backtest's run
+        assert ledgers is not None
+        held.append({n: sum(p.close_timestamp is None for p in ledgers.risk_runtime(n).positions.values())
+                     for n in ("a", "b")})
 
     register_table(market({4: HI}))
     farm.add_frame("f", "1m", T0, T0 + 5 * MIN)
@@ -333,7 +336,7 @@ def test_merged_risks_add_to_and_remove_from_every_ledger(reference_config):
 def test_payload_lists_the_active_positions(reference_config):
     farm.add_risk("r", [])
     seen: list[Any] = []
-    rt = risk_runtime("r")
+    rt = RunState().risk_runtime("r")
     rt.schema = rt.schema.model_copy(update={"validations": [seen.append]})
     rt.add("a", "BTC", T0)
     rt.add("b", "ETH", T0 + MIN)
@@ -356,7 +359,7 @@ def test_a_backtest_position_counts_only_between_its_open_and_close_times(refere
     open at the checked time: the ledger is one timeline for strategies stepped together."""
     farm.add_risk("r", [])
     seen: list[Any] = []
-    rt = risk_runtime("r")
+    rt = RunState().risk_runtime("r")
     rt.schema = rt.schema.model_copy(update={"validations": [seen.append]})
     rt.add("a", "BTC", T0)
     rt.remove("a", "BTC", at=T0 + 10 * MIN)
@@ -376,17 +379,17 @@ def test_a_closed_position_leaves_the_ledger(reference_config):
 
 
 def run_together(pairs: list[tuple[str, str]], until_minute: int) -> list[tuple[int, str, str, str]]:
-    """Step several strategies minute by minute in one run, as a risk-group runner does: fresh
-    ledgers once, then one `risk_for` per strategy, so strategies on one risk share its ledger.
+    """Step several strategies minute by minute in one run, as a risk-group runner does: one
+    `risk_for` per strategy from one run, so strategies on one risk share its ledger.
     Returns (minute, strategy, symbol, action) of every non-idle tick."""
-    client = exchange_client("x")
+    state = RunState()
+    client = state.exchange("x")
     schemas = {name: registry.get_strategy(name) for name, _ in pairs}
-    drop_risks(sorted({r for s in schemas.values() for r in s.risk_names}))
     runtimes = []
     for name, symbol in pairs:
         ctx = RunContext(symbol=symbol, strategy_name=name, exchange_name="x", frame_name="f", backtest=True,
                          exchange=client)
-        runtimes.append(StrategyRuntime(schemas[name], ctx, client, risk_for(schemas[name].risk_names)))
+        runtimes.append(StrategyRuntime(schemas[name], ctx, client, state.risk_for(schemas[name].risk_names)))
     out = []
     for minute in range(until_minute + 1):
         for rt in runtimes:
