@@ -78,10 +78,11 @@ def data_identity(exchange_name: str, symbol: str, span: FrameSpan, config: dict
         return f"error:{type(exc).__name__}"
 
 
-def check_inputs(job: Any) -> None:
+def check_inputs(job: Any, *, memo: dict[tuple[str, ...], str] | None = None) -> None:
     """Refuse (`InputsChangedError`) a job this process would run with other inputs than planned:
     its code (imported before the strategy was edited: restart the worker), its frame's dates or
-    its data. Called by a worker after importing the job's modules, before running it."""
+    its data. Called by a worker after importing the job's modules, before running it. `memo`:
+    data identities already checked by the jobs of the same block (one read per symbol)."""
     here = strategy_code_version(job.strategies)
     if here != job.code_version:
         raise InputsChangedError(
@@ -95,7 +96,12 @@ def check_inputs(job: Any) -> None:
             f"frame {job.frame_name} here is {span.interval} {span.start_ms}..{span.end_ms}, the job was planned "
             f"with {job.frame.interval} {job.frame.start_ms}..{job.frame.end_ms}; restart the worker"
         )
-    data = data_identity(job.exchange_name, job.symbol, span, job.config)
+    memo_key = (job.exchange_name, job.symbol, span.model_dump_json(), str(job.config.get("base_interval", "1m")))
+    data = memo.get(memo_key) if memo is not None else None
+    if data is None:
+        data = data_identity(job.exchange_name, job.symbol, span, job.config)
+        if memo is not None:
+            memo[memo_key] = data
     if data != job.data:
         raise InputsChangedError(
             f"the data of exchange {job.exchange_name} for {job.symbol} changed since the job was planned "

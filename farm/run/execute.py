@@ -79,7 +79,8 @@ def execute(job: BacktestJob, *, allowed_imports: Sequence[str] | None = None,
     import_job_modules(job.imports, allowed_imports)
     for name in job.strategies:
         registry.get_strategy(name, source="job")
-    check_job_inputs(job)  # code as imported, frame dates, data: refused, never run, if they differ
+    # Code as imported, frame dates, data: refused, never run, if they differ from the plan.
+    check_job_inputs(job, memo=None if exchanges is None else exchanges.identities)
     run = RunState(job_config(job), storages=Storages(), exchanges=exchanges)
     outcomes: list[StrategyOutcome] = []
     errors: dict[str, list[str]] = {name: [] for name in job.strategies}

@@ -40,6 +40,9 @@ class ExchangePool:
 
     def __init__(self) -> None:
         self._clients: dict[str, ExchangeClient] = {}
+        self.identities: dict[tuple[str, ...], str] = {}
+        """Data identities the pool's jobs checked (`farm.identity.inputs.check_inputs`): a block's
+        jobs on one symbol fingerprint its candles once, not once per job."""
 
     def client(self, exchange_name: str) -> ExchangeClient:
         """The pool's client of `exchange_name` (a new one if the exchange was registered again)."""
