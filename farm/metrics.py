@@ -352,3 +352,26 @@ def compute_stats(closed: Sequence[ClosedResult] | Sequence[Trade], *, start: in
         expectancy_pct=float(returns.mean() * 100) if n else None,
         sqn=None if n < 2 or _is_zero(pnl_std, float(pnl.mean())) else _finite(math.sqrt(n) * pnl.mean() / pnl_std),
     )
+
+
+# ---- ranking -------------------------------------------------------------------------------
+
+
+def rank_value(value: float | None, *, trades: int, min_trades: int, dispersion: float | None = None,
+               centre: float | None = None) -> float | None:
+    """The value a strategy is ranked by, or `None` (N/A, ranks last) when it proves nothing.
+
+    N/A when the value is missing or not finite, when fewer than `min_trades` trades made it
+    (one lucky trade must not win a sweep, D20), and, for a ratio over a dispersion, when that
+    `dispersion` is zero next to `centre` (a Sharpe ratio of identical PnLs is undefined, not
+    0 and not the 1e16 that float rounding gives, D21). The walker and the sweep's heatmap both
+    rank through this function, so they agree.
+    """
+    if value is None or not math.isfinite(value) or trades < max(1, min_trades):
+        return None
+    if dispersion is not None and _is_zero(dispersion, centre or 0.0):
+        return None
+    return float(value)
+
+
+__all__ += ["rank_value"]

@@ -29,6 +29,7 @@ from typing import Literal, NamedTuple
 from pydantic import model_validator
 
 from farm.heat import HeatmapRow, HeatmapStatistics
+from farm.metrics import rank_value
 from farm.models import Model
 from farm.reports.markdown import NA, integer, num, pct, pct_signed, sci
 
@@ -123,12 +124,17 @@ def heatmap_matrix(
     *,
     symbols: Sequence[str] | None = None,
     title: str = "Strategy heatmap",
+    min_trades: int | None = None,
 ) -> HeatmapMatrix:
     """The matrix of `metric` for each strategy's heatmap statistics.
 
     Strategies keep the mapping's order (the walker's); symbols are `symbols` if given, else
     every symbol any strategy traded, sorted, so the layout does not depend on which task
     finished first.
+
+    With `min_trades` (a sweep passes config `walker_min_trades`) a cell is ranked as the walker
+    ranks (`farm.metrics.rank_value`): N/A below that many trades, and a Sharpe ratio of
+    zero-variance PnLs is N/A, so the picture's best cell is the walker's best strategy.
     """
     if metric not in METRICS:
         raise ValueError(f"unknown heatmap metric {metric!r}; one of {', '.join(METRICS)}")
@@ -142,7 +148,13 @@ def heatmap_matrix(
     def cell(symbol: str, strategy: str) -> float | None:
         row = rows[strategy].get(symbol)
         value = None if row is None else getattr(row, metric)
-        return None if value is None else float(value)
+        if value is None or row is None:
+            return None
+        if min_trades is None:
+            return float(value)
+        sharpe = metric == "sharpe_ratio"
+        return rank_value(float(value), trades=row.total_trades, min_trades=min_trades,
+                          dispersion=(row.std_dev or 0.0) if sharpe else None, centre=row.avg_pnl if sharpe else None)
 
     return HeatmapMatrix(
         metric=metric,

@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from farm.config import get_config
 from farm.errors import SchemaError
+from farm.metrics import rank_value
 from farm.models import ClosedResult, Model
 from farm.reports.markdown import document, integer, iso, metric, num, pct, pct_signed, table, text, upper
 from farm.stats import BacktestStatistics, safe
@@ -82,9 +84,29 @@ def check_metric(metric_name: str, owner: str = "walker") -> str:
     return metric_name
 
 
-def metric_value(stats: BacktestStatistics | None, metric_name: str) -> float | None:
-    """`stats[metric]` if it is a finite number, else `None` (failed run, no trades, NaN)."""
-    return None if stats is None else safe(getattr(stats, metric_name))
+SHARPE_METRICS = ("sharpe_ratio", "annualized_sharpe_ratio")
+
+
+def metric_value(stats: BacktestStatistics | None, metric_name: str, min_trades: int | None = None) -> float | None:
+    """The ranking value: `stats[metric]` if it is a finite number that means something, else
+    `None` (ranks last).
+
+    `None` for a failed run, no trades or NaN (the reference), and (departures D20, D21) for
+    fewer than `min_trades` closed trades (default: config `walker_min_trades`), for a Sharpe
+    ratio of zero-variance PnLs (the reference says 0) and for a certainty ratio without a
+    losing trade (the reference says 0). The statistics themselves keep the reference's values.
+    """
+    if stats is None:
+        return None
+    if min_trades is None:
+        min_trades = int(get_config().walker_min_trades)
+    if metric_name == "certainty_ratio" and stats.loss_count == 0:
+        return None
+    sharpe = metric_name in SHARPE_METRICS
+    return rank_value(
+        safe(getattr(stats, metric_name)), trades=stats.total_signals, min_trades=min_trades,
+        dispersion=(stats.std_dev or 0.0) if sharpe else None, centre=stats.avg_pnl if sharpe else None,
+    )
 
 
 def walker_results(
@@ -96,16 +118,20 @@ def walker_results(
     stats_by_strategy: Sequence[tuple[str, BacktestStatistics | None]],
     *,
     total_strategies: int | None = None,
+    min_trades: int | None = None,
 ) -> WalkerResults:
     """Rank `stats_by_strategy` (given in the walker's strategy order) by `metric`.
 
     Descending by metric; ties keep the walker's order, so the best is the earliest of equals
     exactly as the sequential walk picks it; `None` metrics (failed or tradeless strategies)
-    rank last. `total_strategies` defaults to the number of entries; a stopped walk passes the
-    walker's full count.
+    rank last, as do metrics `metric_value` finds meaningless (fewer than `min_trades` trades,
+    default config `walker_min_trades`; zero-variance Sharpe). `total_strategies` defaults to the
+    number of entries; a stopped walk passes the walker's full count.
     """
     check_metric(metric)
-    entries = [(name, stats, metric_value(stats, metric)) for name, stats in stats_by_strategy]
+    if min_trades is None:
+        min_trades = int(get_config().walker_min_trades)
+    entries = [(name, stats, metric_value(stats, metric, min_trades)) for name, stats in stats_by_strategy]
     order = sorted(
         range(len(entries)),
         key=lambda i: (entries[i][2] is None, -(entries[i][2] or 0.0), i),

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
+from farm.config import get_config
 from farm.heat import HeatmapStatistics, heatmap_statistics
 from farm.persist import Store
 from farm.persist import keys as K
@@ -104,8 +105,8 @@ def reduce_sweep(manifest: SweepManifest, store: Store, *, out: Path | None, tas
         for name in manifest.strategies
     }
     metric = manifest.metric if manifest.metric in METRICS else "sharpe_ratio"
-    matrix = heatmap_matrix(heat, metric, symbols=manifest.symbols,
-                            title=manifest.walker_name)
+    matrix = heatmap_matrix(heat, metric, symbols=manifest.symbols, title=manifest.walker_name,
+                            min_trades=int(get_config().walker_min_trades))
     failures = [
         SweepFailureRecord(task_key=f.key, strategy_name=name, symbol=f.job.symbol, error=f.error)
         for f in failed for name in f.job.strategies
