@@ -75,6 +75,7 @@ from farm.events import (
     listen_walker_progress,
 )
 from farm.heat import HeatmapRow, HeatmapStatistics
+from farm.metrics import StandardStats, compute_stats
 from farm.models import (
     ActiveResult,
     CancelledResult,
@@ -124,5 +125,5 @@ __all__ = [
     "NotFoundError", "open_store", "OpenedResult", "Partial", "Performance", "PnL", "PositionSize",
     "Risk", "RiskPayload", "Schedule", "ScheduledResult", "SchemaError", "set_config", "set_logger",
     "SignalDto", "SignalRow", "SignalTimeoutError", "SignalValidationError", "sweep", "SweepResult",
-    "variant", "Walker", "WalkerResults", "WalkerStrategyResult",
+    "variant", "Walker", "WalkerResults", "WalkerStrategyResult", "compute_stats", "StandardStats",
 ]

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from farm.models import ClosedResult, Model
+from farm.models import ClosedResult, Model, datetime_to_ms
 
 __all__ = [
     "ZERO_VARIANCE",
@@ -44,6 +45,10 @@ __all__ = [
 ]
 
 MS_PER_DAY = 86_400_000
+MIN_ANNUALISED_DAYS = 30
+"""Shortest frame whose figures are extrapolated to a year (annual return and volatility, CAGR,
+Sharpe, Sortino, Calmar): a 9-day frame's +31 % is a CAGR of millions of percent, a number
+that informs nobody. Shorter frames report these as N/A."""
 ZERO_VARIANCE = 1e-9
 """A dispersion at or below this share of the mean's size counts as none: n identical PnLs give a
 float std of ~1e-16 instead of 0 (SPEC §11.4's quirk), which must not make a huge Sharpe ratio."""
@@ -287,16 +292,20 @@ def _is_zero(dispersion: float, scale: float) -> bool:
 # ---- the one function ----------------------------------------------------------------------
 
 
-def compute_stats(closed: Sequence[ClosedResult] | Sequence[Trade], *, start: int, end: int,
+def compute_stats(closed: Sequence[ClosedResult] | Sequence[Trade], *, start: int | str | datetime,
+                  end: int | str | datetime,
                   position_fraction: float = 1.0, prices: pd.Series | None = None,
-                  periods_per_year: int = 365) -> StandardStats:
-    """Standard statistics of the trades of one run over the frame `[start, end]` (ms).
+                  periods_per_year: int = 365, min_annualised_days: float = MIN_ANNUALISED_DAYS) -> StandardStats:
+    """Standard statistics of the trades of one run over the frame `[start, end]` (ms, or a
+    datetime or ISO string as `add_frame` takes).
 
     `closed` are closed results (or `Trade`s) of one symbol; `position_fraction` the share of
     the balance each trade uses (1.0: full balance, the default); `prices` the candle closes
-    to mark open trades to market (optional); `periods_per_year` the trading days in a year.
+    to mark open trades to market (optional); `periods_per_year` the trading days in a year;
+    frames shorter than `min_annualised_days` get no annualised figures (N/A).
     Pure: the same inputs give the same figures on any machine.
     """
+    start, end = datetime_to_ms(start), datetime_to_ms(end)
     if not 0 < position_fraction <= 1:
         raise ValueError(f"position_fraction must be in (0, 1], got {position_fraction}")
     if all(isinstance(t, Trade) for t in closed):
@@ -317,6 +326,9 @@ def compute_stats(closed: Sequence[ClosedResult] | Sequence[Trade], *, start: in
     sortino = None if downside == 0 else ann_return / downside
     years = (end - start) / MS_PER_DAY / 365.25
     cagr = (final ** (1 / years) - 1) * 100 if years > 0 and final > 0 else None
+    if (end - start) / MS_PER_DAY < min_annualised_days:
+        ann_return = volatility = math.nan
+        sharpe = sortino = cagr = None
 
     returns = np.array([t.ret for t in trades]) * position_fraction
     n = len(trades)
@@ -336,7 +348,7 @@ def compute_stats(closed: Sequence[ClosedResult] | Sequence[Trade], *, start: in
         volatility_ann_pct=_finite(volatility * 100),
         sharpe_ratio=_finite(sharpe),
         sortino_ratio=_finite(sortino),
-        calmar_ratio=None if max_dd == 0 else _finite(ann_return / max_dd),
+        calmar_ratio=None if max_dd == 0 or not math.isfinite(ann_return) else _finite(ann_return / max_dd),
         max_drawdown_pct=-max_dd * 100,
         avg_drawdown_pct=-float(np.mean(depths)) * 100 if depths else None,
         max_drawdown_duration_days=max(dd_durations) if dd_durations else None,

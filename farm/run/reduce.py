@@ -13,7 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
+from farm import registry
 from farm.config import get_config
+from farm.errors import FarmError
 from farm.heat import HeatmapStatistics, heatmap_statistics
 from farm.persist import Store
 from farm.persist import keys as K
@@ -149,19 +151,65 @@ def write_sweep_reports(result: SweepResult, manifest: SweepManifest,
 
 STAT_COLUMNS = ("total_signals", "win_count", "loss_count", "win_rate", "avg_pnl", "total_pnl", "std_dev",
                 "sharpe_ratio", "annualized_sharpe_ratio", "certainty_ratio", "expected_yearly_returns")
+"""The reference's statistics (SPEC §11.1), named as in `BacktestStatistics`."""
+STANDARD_COLUMNS = {
+    "return_pct": "return_pct", "cagr_pct": "cagr_pct", "return_ann_pct": "return_ann_pct",
+    "volatility_ann_pct": "volatility_ann_pct", "daily_sharpe_ratio": "sharpe_ratio",
+    "sortino_ratio": "sortino_ratio", "calmar_ratio": "calmar_ratio", "max_drawdown_pct": "max_drawdown_pct",
+    "max_drawdown_duration_days": "max_drawdown_duration_days", "exposure_time_pct": "exposure_time_pct",
+    "profit_factor": "profit_factor", "expectancy_pct": "expectancy_pct", "sqn": "sqn",
+    "best_trade_pct": "best_trade_pct", "worst_trade_pct": "worst_trade_pct", "avg_trade_pct": "avg_trade_pct",
+    "avg_trade_duration_days": "avg_trade_duration_days", "max_trade_duration_days": "max_trade_duration_days",
+}
+"""Column → `farm.metrics.StandardStats` field: the standard statistics over the frame
+(`daily_sharpe_ratio` is the daily-return Sharpe ratio, beside the reference's per-trade one)."""
+PARAM_PREFIX = "param_"
+"""Strategy parameters get one column each, `param_<name>`, from the variant's registered params."""
+
+
+def _param_columns(names: list[str]) -> dict[str, list[object]]:
+    """One column per parameter any strategy declares (None where a strategy lacks it), read
+    from the registered params, not parsed from variant names. A column whose values pyarrow
+    cannot hold in one type (numbers and text) is stored as text."""
+    params: list[dict[str, object]] = []
+    for name in names:
+        try:
+            params.append(dict(registry.get_strategy(name).params))
+        except FarmError:  # not registered in this process: no parameter columns for it
+            params.append({})
+    keys = sorted({k for p in params for k in p})
+    columns: dict[str, list[object]] = {}
+    for key in keys:
+        values = [p.get(key) for p in params]
+        try:
+            pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            values = [None if v is None else str(v) for v in values]
+        columns[PARAM_PREFIX + key] = values
+    return columns
 
 
 def tasks_table(manifest: SweepManifest, outcomes: dict[tuple[str, str], StrategyOutcome],
                 result: SweepResult) -> pa.Table:
-    """One row per (symbol, strategy): status, the statistics, the error count, which engine ran
-    it (`engine_path`: "kernel" or "per-tick", with the reason); load it with
-    `pandas.read_parquet` to study a sweep."""
+    """One row per (symbol, strategy): status, the walker's rank and ranking value, the
+    reference's statistics, the standard statistics, one `param_<name>` column per strategy
+    parameter, the error count, which engine ran it (`engine_path`: "kernel" or "per-tick",
+    with the reason); load it with `pandas.read_parquet` to study a sweep (pivot by parameter
+    columns for a parameter × parameter table)."""
     failed = {(f.symbol, f.strategy_name): f.error for f in result.failures}
+    ranked = {(symbol, s.strategy_name): s for symbol, w in result.walker_results.items() for s in w.strategies}
     rows: dict[str, list] = {k: [] for k in ("symbol", "strategy_name", "task_key", "status", "error", "errors",
-                                             "engine_path", "engine_path_reason", *STAT_COLUMNS)}
+                                             "engine_path", "engine_path_reason", "rank", "metric_value",
+                                             *STAT_COLUMNS, *STANDARD_COLUMNS)}
     for job in manifest.jobs:
         for name in job.strategies:
             outcome = outcomes.get((job.symbol, name))
+            entry = ranked.get((job.symbol, name))
+            standard = entry.standard if entry is not None else None
+            rows["rank"].append(entry.rank if entry is not None else None)
+            rows["metric_value"].append(entry.metric if entry is not None else None)
+            for column, field_name in STANDARD_COLUMNS.items():
+                rows[column].append(getattr(standard, field_name) if standard is not None else None)
             rows["symbol"].append(job.symbol)
             rows["strategy_name"].append(name)
             rows["task_key"].append(job.key)
@@ -176,10 +224,15 @@ def tasks_table(manifest: SweepManifest, outcomes: dict[tuple[str, str], Strateg
         ("symbol", pa.string()), ("strategy_name", pa.string()), ("task_key", pa.string()),
         ("status", pa.string()), ("error", pa.string()), ("errors", pa.int64()),
         ("engine_path", pa.string()), ("engine_path_reason", pa.string()),
+        ("rank", pa.int64()), ("metric_value", pa.float64()),
         *[(c, pa.int64() if c in ("total_signals", "win_count", "loss_count") else pa.float64())
           for c in STAT_COLUMNS],
+        *[(c, pa.float64()) for c in STANDARD_COLUMNS],
     ])
-    return pa.table(rows, schema=schema)
+    table = pa.table(rows, schema=schema)
+    for column, values in _param_columns(rows["strategy_name"]).items():
+        table = table.append_column(column, pa.array(values))
+    return table
 
 
 def render_sweep_summary(result: SweepResult, manifest: SweepManifest) -> str:

@@ -535,8 +535,19 @@ def test_report_layout_from_a_walk(market):
         "## Best Strategy: two_up",
         "## Overfitting Check",
         "## Top Strategies Comparison",
+        "## Standard Statistics",
         "## All Signals (PNL Table)",
     ]
+    # Standard statistics over the walker's 30-minute frame: one 4-minute trade each.
+    results = farm.Walker.get_data("A", "w")
+    best = results.strategies[0].standard
+    assert best is not None and best.trades == 1
+    assert best.return_pct == pytest.approx(p("long", 102))
+    assert best.exposure_time_pct == pytest.approx(4 / 30 * 100)
+    assert best.max_drawdown_pct == 0.0
+    loser = results.strategies[-1].standard
+    assert loser is not None and loser.max_drawdown_pct == pytest.approx(p("short", 101))
+    assert "| 1 | two_up | +1.60% |" in "\n".join(lines)
     assert "| Rank | Strategy | avg_pnl | Total Signals | Win Rate | Avg PNL | Total PNL | Sharpe Ratio | Std Dev |" in lines
     pnl_rows = [line[2:].split(" | ") for line in lines if " | A | " in line]
     assert [(row[0], row[4]) for row in pnl_rows] == [("two_up", "+1.60%"), ("one_up", "+0.60%"), ("loser", "-1.40%")]

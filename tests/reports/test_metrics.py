@@ -157,3 +157,15 @@ def test_agrees_with_backtesting_py_on_eurusd_sma_cross():
     for label in ("Sharpe Ratio", "Sortino Ratio", "Calmar Ratio", "Return (Ann.) [%]", "Volatility (Ann.) [%]"):
         assert ours[label] == pytest.approx(theirs[label], rel=TOLERANCE), label
     assert ours["Max. Drawdown Duration"] == theirs["Max. Drawdown Duration"]
+
+
+def test_a_short_frame_is_not_extrapolated_to_a_year():
+    # +31 % in 9 days would be a CAGR of millions of percent: N/A below 30 days.
+    trades = [trade(20.0, 1), trade(-5.0, 3), trade(15.0, 5)]
+    short = compute_stats(trades, start=T0, end=T0 + 9 * DAY)
+    assert short.return_pct == pytest.approx((1.2 * 0.95 * 1.15 - 1) * 100)
+    assert short.cagr_pct is None and short.return_ann_pct is None and short.sharpe_ratio is None
+    assert short.sortino_ratio is None and short.calmar_ratio is None
+    assert short.max_drawdown_pct == pytest.approx(-5.0)
+    long = compute_stats(trades, start="2024-01-01", end="2024-03-01")
+    assert long.cagr_pct is not None and long.sharpe_ratio is not None
