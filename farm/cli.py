@@ -121,6 +121,7 @@ def backtest(
             farm.Schedule.dump(symbol, strategy, out / "schedule"),
             farm.Partial.dump(symbol, strategy, out / "partial"),
             farm.Performance.dump(symbol, strategy, out / "performance"),
+            farm.Backtest.plot(symbol, strategy, exchange_name=exchange, frame_name=frame, path=out / "chart"),
         ]
         typer.echo(
             f"{strategy} on {symbol}: {len(results)} results, {stats.total_signals} closed, "

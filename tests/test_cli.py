@@ -36,6 +36,9 @@ def test_backtest_command_writes_reports_and_prints_statistics(tmp_path):
     assert report.startswith("# Backtest Report: sma_cross")
     for kind in ("schedule", "partial", "performance"):
         assert any((out / kind).iterdir())
+    chart = (out / "chart" / "sma_cross_ETH-BTC.html").read_text()  # the interactive chart (issue #12)
+    assert "<html" in chart.lower() and "Bokeh" in chart and "<script src=" not in chart
+    assert f"report: {out / 'chart' / 'sma_cross_ETH-BTC.html'}" in result.stdout
 
 
 def test_unknown_names_fail_with_one_line_and_non_zero_status(tmp_path):
