@@ -7,6 +7,7 @@ in whatever order they finished, the same results give byte-identical markdown, 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,6 +30,7 @@ from farm.reports.heatmap import (
     render_heatmap_png,
 )
 from farm.reports.markdown import num, table
+from farm.reports.sweep_pages import param_matrices, render_results_html, top_strategies
 from farm.reports.walker import WalkerResults, render_walker_report, walker_results
 from farm.run.jobs import BacktestJob, StrategyOutcome, TaskFailure, TaskResult
 from farm.run.sweep import SweepManifest
@@ -107,7 +109,11 @@ def reduce_sweep(manifest: SweepManifest, store: Store, *, out: Path | None, tas
         for name in manifest.strategies
     }
     metric = manifest.metric if manifest.metric in METRICS else "sharpe_ratio"
-    matrix = heatmap_matrix(heat, metric, symbols=manifest.symbols, title=manifest.walker_name,
+    shown = top_strategies(walkers, manifest.strategies)
+    title = manifest.walker_name if len(shown) == len(manifest.strategies) else (
+        f"{manifest.walker_name} ({len(shown)} of {len(manifest.strategies)} strategies: each symbol's best, "
+        "then by mean rank)")
+    matrix = heatmap_matrix({name: heat[name] for name in shown}, metric, symbols=manifest.symbols, title=title,
                             min_trades=int(get_config().walker_min_trades))
     failures = [
         SweepFailureRecord(task_key=f.key, strategy_name=name, symbol=f.job.symbol, error=f.error)
@@ -141,12 +147,37 @@ def write_sweep_reports(result: SweepResult, manifest: SweepManifest,
     out.mkdir(parents=True, exist_ok=True)
     render_heatmap_png(result.matrix, out / "heatmap.png")
     render_heatmap_html(result.matrix, out / "heatmap.html")
-    write_report(render_sweep_summary(result, manifest), "sweep", "README.md", out)
+    table = tasks_table(manifest, outcomes, result)
+    frame = table.to_pandas()
+    render_results_html(frame, out / "results.html", title=f"Sweep {result.sweep_id}: every task",
+                        metric=manifest.metric)
+    metric, column = (manifest.metric, "metric_value") if manifest.metric in METRICS else ("total_pnl", "total_pnl")
+    pages: list[tuple[str, str, str, str]] = []
+    for base, symbol, matrix, note in param_matrices(frame, metric, column, manifest.walker_name):
+        stem = safe_filename(f"{base}_{symbol}")
+        render_heatmap_html(matrix, out / "params" / f"{stem}.html")
+        render_heatmap_png(matrix, out / "params" / f"{stem}.png")
+        pages.append((base, symbol, stem, note))
+    write_report(render_sweep_summary(result, manifest, pages), "sweep", "README.md", out)
     # What the sweep found, not how this invocation ran (tasks_run/skipped): re-runs stay identical.
     summary = result.model_dump(mode="json", exclude={"out", "heatmap", "walker_results", "tasks_run", "tasks_skipped"})
     summary["best"] = {s: w.best_strategy for s, w in result.walker_results.items()}
     write_report(json.dumps(summary, indent=1, sort_keys=True) + "\n", "sweep", "summary.json", out)
-    pq.write_table(tasks_table(manifest, outcomes, result), out / "tasks.parquet")
+    pq.write_table(table, out / "tasks.parquet")
+
+
+def _param_lines(pages: Sequence[tuple[str, str, str, str]]) -> list[str]:
+    if not pages:
+        return []
+    return [
+        "## Parameter heatmaps",
+        "",
+        table(["Strategy", "Symbol", "Heatmap", "Note"], [
+            [base, symbol, f"[html](params/{stem}.html), [png](params/{stem}.png)", note or ""]
+            for base, symbol, stem, note in pages
+        ]),
+        "",
+    ]
 
 
 STAT_COLUMNS = ("total_signals", "win_count", "loss_count", "win_rate", "avg_pnl", "total_pnl", "std_dev",
@@ -168,17 +199,22 @@ PARAM_PREFIX = "param_"
 
 
 def _param_columns(names: list[str]) -> dict[str, list[object]]:
-    """One column per parameter any strategy declares (None where a strategy lacks it), read
-    from the registered params, not parsed from variant names. A column whose values pyarrow
-    cannot hold in one type (numbers and text) is stored as text."""
+    """`base_strategy` (a variant's base, else the strategy) and one column per parameter any
+    strategy declares (None where a strategy lacks it), read from the registered params, not
+    parsed from variant names. A column whose values pyarrow cannot hold in one type (numbers
+    and text) is stored as text."""
     params: list[dict[str, object]] = []
+    bases: list[str] = []
     for name in names:
         try:
-            params.append(dict(registry.get_strategy(name).params))
+            schema = registry.get_strategy(name)
+            params.append(dict(schema.params))
+            bases.append(schema.base_strategy or schema.strategy_name)
         except FarmError:  # not registered in this process: no parameter columns for it
             params.append({})
+            bases.append(name)
     keys = sorted({k for p in params for k in p})
-    columns: dict[str, list[object]] = {}
+    columns: dict[str, list[object]] = {"base_strategy": bases}
     for key in keys:
         values = [p.get(key) for p in params]
         try:
@@ -235,7 +271,8 @@ def tasks_table(manifest: SweepManifest, outcomes: dict[tuple[str, str], Strateg
     return table
 
 
-def render_sweep_summary(result: SweepResult, manifest: SweepManifest) -> str:
+def render_sweep_summary(result: SweepResult, manifest: SweepManifest,
+                         param_pages: Sequence[tuple[str, str, str, str]] = ()) -> str:
     lines = [
         f"# Sweep {result.sweep_id}",
         "",
@@ -252,9 +289,13 @@ def render_sweep_summary(result: SweepResult, manifest: SweepManifest) -> str:
             for s, w in result.walker_results.items()
         ]),
         "",
-        f"Heatmap of {result.matrix.metric}: [heatmap.html](heatmap.html), [heatmap.png](heatmap.png); "
-        "every task's statistics: `tasks.parquet`, `summary.json`.",
+        f"Heatmap of {result.matrix.metric} ({len(result.matrix.strategies)} of {len(manifest.strategies)} "
+        "strategies: each symbol's best, then by mean rank, when there are more): [heatmap.html](heatmap.html), "
+        "[heatmap.png](heatmap.png). Every task, sortable, with its parameters and standard statistics: "
+        "[results.html](results.html); the same as a table: [tasks.parquet](tasks.parquet); "
+        "[summary.json](summary.json).",
         "",
+        *_param_lines(param_pages),
         "## Failed tasks",
         "",
     ]
