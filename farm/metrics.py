@@ -27,14 +27,17 @@ checks them against backtesting.py on its own EURUSD data. A figure that cannot 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from farm.models import ClosedResult, Model, datetime_to_ms
+
+if TYPE_CHECKING:
+    from farm.schemas import SizingSchema
 
 __all__ = [
     "ZERO_VARIANCE",
@@ -65,13 +68,15 @@ class Trade(NamedTuple):
     price_open: float
     ret: float
     """Net return as a fraction (`pnl_percentage / 100`: fees and slippage included)."""
+    stop_loss: float = math.nan
+    """The signal's stop-loss price (what a fixed-percentage sizing profile risks)."""
 
 
 def trades_of(closed: Sequence[ClosedResult]) -> list[Trade]:
     """The trades of closed results, in the order they closed (any input order)."""
     trades = [
         Trade(c.signal.pending_at, c.close_timestamp, c.signal.position == "long", c.signal.price_open,
-              c.pnl.pnl_percentage / 100)
+              c.pnl.pnl_percentage / 100, c.signal.price_stop_loss)
         for c in closed
     ]
     return sorted(trades, key=lambda t: (t.exit, t.entry))
@@ -175,31 +180,40 @@ def _price_series(prices: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return times, prices.to_numpy(dtype=float)
 
 
+Fraction = Callable[[Trade, float], float]
+"""(trade, balance as a multiple of the start) → share of the balance the trade uses."""
+
+
 class EquityCurve(NamedTuple):
     times: np.ndarray
     """ms, ascending; the first point is the frame's start at balance 1.0."""
     equity: np.ndarray
     balance_before: np.ndarray
     """Balance when each trade (in `trades` order) opened, for the money PnL."""
+    fractions: np.ndarray
+    """Share of the balance each trade used."""
     exposed: float
     """Share of the bars (with prices) or of the frame's time (without) in a trade."""
 
 
-def equity_curve(trades: Sequence[Trade], start: int, end: int, *, position_fraction: float = 1.0,
+def equity_curve(trades: Sequence[Trade], start: int, end: int, *, position_fraction: float | Fraction = 1.0,
                  prices: pd.Series | None = None) -> EquityCurve:
     """The balance over time, starting at 1.0 at `start`.
 
     Trades compound in the order they closed: after a trade the balance is multiplied by
-    `1 + fraction · return`. Without prices the curve has a point at each trade's close; with
+    `1 + fraction · return` (`position_fraction`: a constant share, or a function of the trade
+    and the balance, as a sizing profile gives). Without prices the curve has a point at each trade's close; with
     prices a point at each candle, an open trade valued at that candle's close (entry at its
     open price, no fees until it closes).
     """
     balance = 1.0
     before = np.empty(len(trades))
     after = np.empty(len(trades))
+    fractions = np.empty(len(trades))
     for i, t in enumerate(trades):
         before[i] = balance
-        balance *= 1 + position_fraction * t.ret
+        fractions[i] = position_fraction(t, balance) if callable(position_fraction) else position_fraction
+        balance *= 1 + fractions[i] * t.ret
         after[i] = balance
     exits = np.array([t.exit for t in trades], dtype=np.int64)
     if prices is None:
@@ -213,7 +227,7 @@ def equity_curve(trades: Sequence[Trade], start: int, end: int, *, position_frac
             if b > a:
                 covered, reach = covered + (b - a), b
         exposed = covered / (end - start) if end > start else 0.0
-        return EquityCurve(times, equity, before, exposed)
+        return EquityCurve(times, equity, before, fractions, exposed)
     times, close = _price_series(prices)
     keep = (times >= start) & (times <= end)
     times, close = times[keep], close[keep]
@@ -228,9 +242,9 @@ def equity_curve(trades: Sequence[Trade], start: int, end: int, *, position_frac
         hi_open = np.searchsorted(times, t.exit, side="left")  # candles before the close candle
         if hi_open > lo:
             move = close[lo:hi_open] / t.price_open - 1
-            equity[lo:hi_open] = before[i] * (1 + position_fraction * (move if t.long else -move))
+            equity[lo:hi_open] = before[i] * (1 + fractions[i] * (move if t.long else -move))
     exposed = float(in_trade.mean()) if len(times) else 0.0
-    return EquityCurve(times, equity, before, exposed)
+    return EquityCurve(times, equity, before, fractions, exposed)
 
 
 # ---- drawdowns -----------------------------------------------------------------------------
@@ -292,15 +306,44 @@ def _is_zero(dispersion: float, scale: float) -> bool:
 # ---- the one function ----------------------------------------------------------------------
 
 
+def sizing_fraction(sizing: SizingSchema, initial_balance: float) -> Fraction:
+    """The share of the balance a fixed-percentage sizing profile (SPEC §9) puts in each trade:
+    its quantity (risking `risk_percentage` % of the balance between entry and stop-loss, with
+    the profile's caps) times the entry price over the balance, at most 1 (no leverage).
+
+    Kelly and ATR profiles need inputs the trades do not carry (win rate, ATR): an error.
+    """
+    from farm.engine.sizing import apply_caps, fixed_percentage
+
+    if sizing.method != "fixed-percentage" or sizing.risk_percentage is None:
+        raise ValueError(f"sizing {sizing.sizing_name}: only fixed-percentage profiles size from the trades "
+                         f"(a {sizing.method} profile needs inputs the trades do not carry)")
+    risk = sizing.risk_percentage
+
+    def fraction(trade: Trade, balance: float) -> float:
+        money = balance * initial_balance
+        quantity = apply_caps(
+            fixed_percentage(money, trade.price_open, trade.stop_loss, risk), money, trade.price_open,
+            max_position_percentage=sizing.max_position_percentage, min_position_size=sizing.min_position_size,
+            max_position_size=sizing.max_position_size,
+        )
+        return min(1.0, quantity * trade.price_open / money)
+
+    return fraction
+
+
 def compute_stats(closed: Sequence[ClosedResult] | Sequence[Trade], *, start: int | str | datetime,
                   end: int | str | datetime,
-                  position_fraction: float = 1.0, prices: pd.Series | None = None,
+                  position_fraction: float = 1.0, sizing: str | SizingSchema | None = None,
+                  initial_balance: float = 10_000.0, prices: pd.Series | None = None,
                   periods_per_year: int = 365, min_annualised_days: float = MIN_ANNUALISED_DAYS) -> StandardStats:
     """Standard statistics of the trades of one run over the frame `[start, end]` (ms, or a
     datetime or ISO string as `add_frame` takes).
 
     `closed` are closed results (or `Trade`s) of one symbol; `position_fraction` the share of
-    the balance each trade uses (1.0: full balance, the default); `prices` the candle closes
+    the balance each trade uses (1.0: full balance, the default), or `sizing` a fixed-percentage
+    sizing profile (its name or schema) sizing each trade from its stop-loss, on a starting
+    balance of `initial_balance` (its absolute caps are in money); `prices` the candle closes
     to mark open trades to market (optional); `periods_per_year` the trading days in a year;
     frames shorter than `min_annualised_days` get no annualised figures (N/A).
     Pure: the same inputs give the same figures on any machine.
@@ -312,7 +355,13 @@ def compute_stats(closed: Sequence[ClosedResult] | Sequence[Trade], *, start: in
         trades = sorted(closed, key=lambda t: (t.exit, t.entry))  # type: ignore[arg-type, union-attr]
     else:
         trades = trades_of(closed)  # type: ignore[arg-type]
-    curve = equity_curve(trades, start, end, position_fraction=position_fraction, prices=prices)
+    share: float | Fraction = position_fraction
+    if sizing is not None:
+        from farm import registry
+
+        schema = registry.sizings.get(sizing, source="compute_stats") if isinstance(sizing, str) else sizing
+        share = sizing_fraction(schema, initial_balance)
+    curve = equity_curve(trades, start, end, position_fraction=share, prices=prices)
     final = float(curve.equity[-1]) if len(curve.equity) else 1.0
     max_dd, depths, dd_durations = _drawdowns(curve.times, curve.equity)
     daily = _daily_returns(curve, start, end, prices is not None)
@@ -330,7 +379,7 @@ def compute_stats(closed: Sequence[ClosedResult] | Sequence[Trade], *, start: in
         ann_return = volatility = math.nan
         sharpe = sortino = cagr = None
 
-    returns = np.array([t.ret for t in trades]) * position_fraction
+    returns = np.array([t.ret for t in trades]) * curve.fractions
     n = len(trades)
     pnl = curve.balance_before * returns  # money PnL on a starting balance of 1
     durations = np.array([(t.exit - t.entry) / MS_PER_DAY for t in trades])

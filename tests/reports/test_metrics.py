@@ -169,3 +169,19 @@ def test_a_short_frame_is_not_extrapolated_to_a_year():
     assert short.max_drawdown_pct == pytest.approx(-5.0)
     long = compute_stats(trades, start="2024-01-01", end="2024-03-01")
     assert long.cagr_pct is not None and long.sharpe_ratio is not None
+
+
+def test_a_fixed_percentage_sizing_profile_sizes_each_trade_from_its_stop():
+    import farm
+
+    # Entry 42,000, stop 41,000: risking 1 % of 10,000 buys 0.1 units = 42 % of the balance.
+    farm.add_sizing("risk1", method="fixed-percentage", risk_percentage=1)
+    trades = [trade(10.0, 0), trade(-10.0, 2)]
+    s = compute_stats(trades, start=T0, end=T0 + 10 * DAY, sizing="risk1")
+    assert s.equity_final == pytest.approx((1 + 0.042) * (1 - 0.042))
+    assert s.best_trade_pct == pytest.approx(4.2)
+    farm.add_sizing("capped", method="fixed-percentage", risk_percentage=1, max_position_percentage=20)
+    assert compute_stats(trades, start=T0, end=T0 + 10 * DAY, sizing="capped").equity_final == pytest.approx(1.02 * 0.98)
+    farm.add_sizing("kelly", method="kelly-criterion")
+    with pytest.raises(ValueError, match="kelly-criterion profile needs inputs"):
+        compute_stats(trades, start=T0, end=T0 + 10 * DAY, sizing="kelly")
