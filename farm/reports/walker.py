@@ -232,7 +232,7 @@ def _standard_table(ranked: list[WalkerStrategyResult]) -> str | None:
     return "\n\n".join([
         "## Standard Statistics",
         "*Equity compounded from the trades (full balance per trade, fees included) over the frame; "
-        "ratios from daily returns, annualised over 365 days.*",
+        "ratios from daily returns, annualised over 365 days (N/A for frames under 30 days).*",
         table(header, rows),
     ])
 
