@@ -78,3 +78,16 @@ def test_the_heatmap_outlines_the_walkers_best():
         ])
         assert {matrix.strategies[j] for (k, j) in best if k == i} == {walker.best_strategy} == {"steady"}
         assert matrix.value(symbol, "lucky") is None
+
+
+def test_the_heat_report_prints_a_zero_variance_sharpe_as_na_like_the_walker():
+    from farm.reports.heat import render_heat_report
+
+    same = trades(*[0.1] * 8)
+    stats = heatmap_statistics({"Q": same, "S": STEADY})
+    assert stats.symbols[0].symbol == "Q" and stats.symbols[0].sharpe_ratio > 1e15  # SPEC §11.4's quirk, kept
+    report = render_heat_report("s", stats)
+    row = next(line for line in report.splitlines() if line.startswith("| Q |"))
+    assert row.split(" | ")[2] == "N/A"
+    walker = walker_results("w", "Q", "x", "f", "sharpe_ratio", [("s", backtest_statistics(same))], min_trades=1)
+    assert walker.strategies[0].metric is None
