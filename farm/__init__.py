@@ -78,6 +78,7 @@ from farm.events import (
 )
 from farm.heat import HeatmapRow, HeatmapStatistics
 from farm.kernel.lookahead import CheckReport, check_strategy
+from farm.metrics import StandardStats, compute_stats
 from farm.models import (
     ActiveResult,
     CancelledResult,
@@ -127,5 +128,5 @@ __all__ = [
     "NotFoundError", "open_store", "OpenedResult", "Partial", "Performance", "PnL", "PositionSize",
     "Risk", "RiskPayload", "Schedule", "ScheduledResult", "SchemaError", "set_config", "set_logger",
     "SignalDto", "SignalRow", "SignalTimeoutError", "SignalValidationError", "sweep", "SweepResult",
-    "variant", "Walker", "WalkerResults", "WalkerStrategyResult",
+    "variant", "Walker", "WalkerResults", "WalkerStrategyResult", "compute_stats", "StandardStats",
 ]

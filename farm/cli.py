@@ -122,12 +122,22 @@ def backtest(
             farm.Schedule.dump(symbol, strategy, out / "schedule"),
             farm.Partial.dump(symbol, strategy, out / "partial"),
             farm.Performance.dump(symbol, strategy, out / "performance"),
+            farm.Backtest.plot(symbol, strategy, exchange_name=exchange, frame_name=frame, path=out / "chart"),
         ]
         typer.echo(
             f"{strategy} on {symbol}: {len(results)} results, {stats.total_signals} closed, "
             f"win rate {_fmt(stats.win_rate, '.1f')}%, total PNL {_fmt(stats.total_pnl, '+.2f')}%, "
             f"Sharpe {_fmt(stats.sharpe_ratio, '.3f')}"
         )
+        from farm.reports.walker import registered_frame_span, standard_statistics
+
+        standard = standard_statistics(stats, registered_frame_span(frame))
+        if standard is not None:
+            typer.echo(
+                f"compounded return {_fmt(standard.return_pct, '+.2f')}%, max drawdown "
+                f"{_fmt(standard.max_drawdown_pct, '.2f')}%, profit factor {_fmt(standard.profit_factor, '.2f')}, "
+                f"exposure {_fmt(standard.exposure_time_pct, '.1f')}%, daily Sharpe {_fmt(standard.sharpe_ratio, '.2f')}"
+            )
         if errors:
             typer.echo(f"{len(errors)} error(s) during the run; first: {errors[0]}")
         for path in paths:

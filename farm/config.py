@@ -51,6 +51,9 @@ class EngineConfig(BaseModel):
     """Interval of the candles used for VWAP and fast-forward (the reference hard-codes 1m)."""
     report_max_rows: int | float = 250
     """Rows rendered in a report table (D8: statistics always cover every signal)."""
+    walker_min_trades: int | float = 10
+    """Fewest closed trades for a walker metric to rank (D14): below it the metric is N/A and
+    ranks last, so one lucky trade cannot win a sweep."""
     candle_page_limit: int | float = 1000
     """How many candles one call to an exchange's `get_candles` asks for when the engine pages."""
     backtest_path: Literal["auto", "per-tick", "kernel"] = "auto"
@@ -68,7 +71,7 @@ class EngineConfig(BaseModel):
 INTEGER_FIELDS = (
     "schedule_await_minutes", "avg_price_candles_count", "max_signal_lifetime_minutes",
     "get_candles_retry_count", "get_candles_retry_delay_ms", "get_candles_min_candles_for_median",
-    "report_max_rows", "candle_page_limit",
+    "report_max_rows", "candle_page_limit", "walker_min_trades",
 )
 """Typed `int | float` so a fraction reaches the §1.2 check ("must be a positive integer")."""
 
@@ -117,6 +120,7 @@ def config_problems(cfg: EngineConfig) -> list[str]:
         "get_candles_min_candles_for_median",
         "report_max_rows",
         "candle_page_limit",
+        "walker_min_trades",
     ):
         value = getattr(cfg, name)
         if not (_is_int(value) and value > 0):

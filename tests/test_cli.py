@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,10 +33,14 @@ def test_backtest_command_writes_reports_and_prints_statistics(tmp_path):
                       "--symbol", "ETH/BTC", "--imports", "my_setup", "--out", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "sma_cross on ETH/BTC:" in result.stdout
+    assert re.search(r"compounded return [+-]?\d+\.\d\d%, max drawdown -?\d+\.\d\d%", result.stdout)
     report = (out / "backtest" / "sma_cross.md").read_text()
     assert report.startswith("# Backtest Report: sma_cross")
     for kind in ("schedule", "partial", "performance"):
         assert any((out / kind).iterdir())
+    chart = (out / "chart" / "sma_cross_ETH-BTC.html").read_text()  # the interactive chart (issue #12)
+    assert "<html" in chart.lower() and "Bokeh" in chart and "<script src=" not in chart
+    assert f"report: {out / 'chart' / 'sma_cross_ETH-BTC.html'}" in result.stdout
 
 
 def test_unknown_names_fail_with_one_line_and_non_zero_status(tmp_path):

@@ -13,6 +13,7 @@ from farm.reports.markdown import (
     pct,
     pct_signed,
     price,
+    quote_asset,
     table,
     text,
     upper,
@@ -42,15 +43,16 @@ def _columns(show_note: bool) -> list[str]:
 
 def _row(r: ClosedResult, show_note: bool) -> list[str]:
     s = r.signal
+    quote = quote_asset(s.symbol)
     return [
         s.id,
         s.symbol,
         upper(s.position),
         *([text(s.note)] if show_note else []),
-        price(s.price_open),
-        price(r.current_price),  # the closing price (VWAP or TP/SL level), not slipped
-        price(s.price_take_profit),
-        price(s.price_stop_loss),
+        price(s.price_open, quote),
+        price(r.current_price, quote),  # the closing price (VWAP or TP/SL level), not slipped
+        price(s.price_take_profit, quote),
+        price(s.price_stop_loss, quote),
         pct_signed(r.pnl.pnl_percentage),
         r.close_reason,
         integer(js_round((r.close_timestamp - s.pending_at) / MS_PER_MINUTE)),

@@ -9,6 +9,7 @@ zero drawdown likewise shows as `0.00%`, not `-0.00%`.
 from __future__ import annotations
 
 from farm.heat import HeatmapRow, HeatmapStatistics
+from farm.metrics import rank_value
 from farm.reports.markdown import document, num, pct, pct_signed, table
 
 __all__ = ["COLUMNS", "render_heat_report"]
@@ -33,7 +34,10 @@ def _row(r: HeatmapRow) -> list[str]:
     return [
         r.symbol,
         pct_signed(r.total_pnl),
-        num(r.sharpe_ratio, 2),
+        # D15: a Sharpe ratio of PnLs without dispersion (the float quirk's ~1e16) prints N/A, as
+        # the walker ranks it; the statistic keeps the reference's value.
+        num(rank_value(r.sharpe_ratio, trades=r.total_trades, min_trades=1, dispersion=r.std_dev or 0.0,
+                       centre=r.avg_pnl), 2),
         num(r.profit_factor, 2),
         pct_signed(r.expectancy),
         pct(r.win_rate, 1),

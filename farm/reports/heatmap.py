@@ -29,6 +29,7 @@ from typing import Literal, NamedTuple
 from pydantic import model_validator
 
 from farm.heat import HeatmapRow, HeatmapStatistics
+from farm.metrics import rank_value
 from farm.models import Model
 from farm.reports.markdown import NA, integer, num, pct, pct_signed, sci
 
@@ -100,6 +101,10 @@ class HeatmapMatrix(Model):
     strategies: list[str]
     values: list[list[float | None]]
     title: str = "Strategy heatmap"
+    axes: tuple[str, str] = ("strategy", "symbol")
+    """What the rows and the columns are (a parameter heatmap: `("fast", "slow")`)."""
+    best_overall: bool = False
+    """Outline the single best cell (a parameter grid) instead of each column's best."""
 
     @model_validator(mode="after")
     def _check_shape(self) -> HeatmapMatrix:
@@ -123,12 +128,17 @@ def heatmap_matrix(
     *,
     symbols: Sequence[str] | None = None,
     title: str = "Strategy heatmap",
+    min_trades: int | None = None,
 ) -> HeatmapMatrix:
     """The matrix of `metric` for each strategy's heatmap statistics.
 
     Strategies keep the mapping's order (the walker's); symbols are `symbols` if given, else
     every symbol any strategy traded, sorted, so the layout does not depend on which task
     finished first.
+
+    With `min_trades` (a sweep passes config `walker_min_trades`) a cell is ranked as the walker
+    ranks (`farm.metrics.rank_value`): N/A below that many trades, and a Sharpe ratio of
+    zero-variance PnLs is N/A, so the picture's best cell is the walker's best strategy.
     """
     if metric not in METRICS:
         raise ValueError(f"unknown heatmap metric {metric!r}; one of {', '.join(METRICS)}")
@@ -142,7 +152,13 @@ def heatmap_matrix(
     def cell(symbol: str, strategy: str) -> float | None:
         row = rows[strategy].get(symbol)
         value = None if row is None else getattr(row, metric)
-        return None if value is None else float(value)
+        if value is None or row is None:
+            return None
+        if min_trades is None:
+            return float(value)
+        sharpe = metric == "sharpe_ratio"
+        return rank_value(float(value), trades=row.total_trades, min_trades=min_trades,
+                          dispersion=(row.std_dev or 0.0) if sharpe else None, centre=row.avg_pnl if sharpe else None)
 
     return HeatmapMatrix(
         metric=metric,
@@ -262,16 +278,19 @@ def _cell_text(style: MetricStyle, value: float | None) -> str:
 
 
 def _best(matrix: HeatmapMatrix) -> set[tuple[int, int]]:
-    """(symbol index, strategy index) of each symbol's best strategy (ties all count)."""
+    """(symbol index, strategy index) of each symbol's best strategy, or of the best cell
+    overall with `best_overall` (ties all count)."""
     direction = matrix.style.direction
     if direction == 0:
         return set()
+    groups = [list(enumerate(matrix.values))] if matrix.best_overall else [[(i, row)] for i, row in
+                                                                          enumerate(matrix.values)]
     best: set[tuple[int, int]] = set()
-    for i, row in enumerate(matrix.values):
-        scored = [(direction * v, j) for j, v in enumerate(row) if v is not None]
+    for group in groups:
+        scored = [(direction * v, i, j) for i, row in group for j, v in enumerate(row) if v is not None]
         if scored:
-            top = max(s for s, _ in scored)
-            best.update((i, j) for s, j in scored if s == top)
+            top = max(s for s, _, _ in scored)
+            best.update((i, j) for s, i, j in scored if s == top)
     return best
 
 
@@ -303,13 +322,21 @@ def _plural(n: int, noun: str) -> str:
 
 
 def _subtitle(matrix: HeatmapMatrix, hint: str) -> str:
+    rows, columns = matrix.axes
+    if matrix.axes != ("strategy", "symbol"):
+        shape = f"{len(matrix.strategies)} values of {rows} × {len(matrix.symbols)} values of {columns}"
+        return f"metric: {matrix.metric} ({hint}) · {shape}"
     shape = f"{_plural(len(matrix.strategies), 'strategy').replace('strategys', 'strategies')} × "
     return f"metric: {matrix.metric} ({hint}) · {shape}{_plural(len(matrix.symbols), 'symbol')}"
 
 
+def _best_words(matrix: HeatmapMatrix) -> str:
+    return "best cell" if matrix.best_overall else f"best {matrix.axes[0]} for the {matrix.axes[1]}"
+
+
 def _key(matrix: HeatmapMatrix) -> str:
     """What the grey and outlined cells mean."""
-    return "grey = N/A" + (" · outlined = best strategy for the symbol" if matrix.style.direction else "")
+    return "grey = N/A" + (f" · outlined = {_best_words(matrix)}" if matrix.style.direction else "")
 
 
 # ---- HTML ------------------------------------------------------------------------------
@@ -346,7 +373,8 @@ def _html_table(matrix: HeatmapMatrix, scale: ColourScale) -> list[str]:
     head = "".join(f'<th scope="col">{esc(s)}</th>' for s in matrix.symbols)
     lines = [
         '<div class="scroll"><table class="heat">',
-        f'<thead><tr><th scope="col">Strategy \\ Symbol</th>{head}</tr></thead>',
+        f'<thead><tr><th scope="col">{esc(matrix.axes[0].capitalize())} \\ {esc(matrix.axes[1].capitalize())}'
+        f"</th>{head}</tr></thead>",
         "<tbody>",
     ]
     for j, strategy in enumerate(matrix.strategies):
@@ -404,7 +432,7 @@ def render_heatmap_html(matrix: HeatmapMatrix, path: str | Path) -> Path:
         f'<div><span class="swatch" style="background:{MISSING}"></span>N/A (no value)'
         + (
             ' &nbsp; <span class="swatch" style="box-shadow:inset 0 0 0 2px #111"></span>'
-            "best strategy for the symbol"
+            + esc(_best_words(matrix))
             if matrix.style.direction
             else ""
         )

@@ -12,6 +12,7 @@ from farm.reports.markdown import (
     pct,
     pct_signed,
     price,
+    quote_asset,
     table,
     text,
     upper,
@@ -41,7 +42,7 @@ def _columns(show_note: bool) -> list[str]:
     ]
 
 
-def _row(e: LiveEvent, show_note: bool) -> list[str]:
+def _row(e: LiveEvent, show_note: bool, quote: str | None) -> list[str]:
     return [
         iso(e.timestamp),
         upper(e.action),
@@ -49,10 +50,10 @@ def _row(e: LiveEvent, show_note: bool) -> list[str]:
         text(e.signal_id),
         upper(e.position),
         *([text(e.note)] if show_note else []),
-        price(e.current_price),
-        price(e.open_price),
-        price(e.take_profit),
-        price(e.stop_loss),
+        price(e.current_price, quote),
+        price(e.open_price, quote),
+        price(e.take_profit, quote),
+        price(e.stop_loss, quote),
         pct(e.percent_tp),
         pct(e.percent_sl),
         pct_signed(e.pnl),
@@ -69,6 +70,8 @@ def render_live_report(
     if stats.total_events == 0:
         return document(title, "No events recorded yet.")
     shown, cap_note = limit_rows(stats.event_list, max_rows, "events")
+    # Idle rows carry no symbol; the report is one symbol's, so any row's symbol says the currency.
+    quote = quote_asset(next((e.symbol for e in stats.event_list if e.symbol), None))
     footer = [
         metric("Total events", str(stats.total_events)),
         metric("Closed signals", str(stats.total_closed)),
@@ -76,7 +79,7 @@ def render_live_report(
     ]
     return document(
         title,
-        table(_columns(show_note), (_row(e, show_note) for e in shown)),
+        table(_columns(show_note), (_row(e, show_note, quote) for e in shown)),
         cap_note,
         "\n".join(footer),
     )

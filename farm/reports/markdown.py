@@ -45,9 +45,36 @@ def sci(x: float | None, digits: int = 2) -> str:
     return NA if x is None else f"{x:.{digits}e}"
 
 
-def price(x: float | None) -> str:
-    """Price/money cell: 8 decimals and a currency suffix, `42000.00000000 USD`."""
-    return NA if x is None else f"{to_fixed(x, 8)} USD"
+QUOTE_ASSETS = (
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "USD", "EUR", "GBP", "JPY", "TRY", "BRL", "AUD",
+    "BTC", "ETH", "BNB", "XRP", "TRX", "SOL",
+)
+"""Quote assets recognised at the end of a symbol written without a separator (`BTCUSDT`)."""
+
+
+def quote_asset(symbol: str | None) -> str | None:
+    """The currency a symbol's prices are in: the quote of `BASE/QUOTE` (`ETH/BTC` → `BTC`,
+    `BTC/USDT:USDT` → `USDT`), else a known quote asset the symbol ends with (`BTCUSDT` →
+    `USDT`, `EURUSD` → `USD`); `None` when the symbol does not say (the price then has no
+    suffix rather than a guessed one)."""
+    if not symbol:
+        return None
+    if "/" in symbol:
+        quote = symbol.split("/", 1)[1].split(":", 1)[0].strip()
+        return quote or None
+    upper_symbol = symbol.upper()
+    for asset in sorted(QUOTE_ASSETS, key=len, reverse=True):
+        if upper_symbol.endswith(asset) and len(upper_symbol) > len(asset):
+            return asset
+    return None
+
+
+def price(x: float | None, quote: str | None = None) -> str:
+    """Price/money cell: 8 decimals and the quote currency, `0.05260000 BTC` (the reference
+    always wrote USD); no suffix when the currency is unknown."""
+    if x is None:
+        return NA
+    return f"{to_fixed(x, 8)} {quote}" if quote else to_fixed(x, 8)
 
 
 def iso(ms: int | None) -> str:

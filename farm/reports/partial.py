@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from farm.reports.markdown import document, iso, limit_rows, metric, price, table, upper
+from farm.reports.markdown import document, iso, limit_rows, metric, price, quote_asset, table, upper
 from farm.stats import PartialEntry, PartialStatistics
 
 __all__ = ["render_partial_report"]
@@ -28,7 +28,7 @@ def _row(e: PartialEntry) -> list[str]:
         e.signal_id,
         upper(e.position),
         f"+{e.level}%" if e.action == "profit" else f"-{e.level}%",
-        price(e.current_price),
+        price(e.current_price, quote_asset(e.symbol)),
         iso(e.timestamp),
         "Backtest" if e.backtest else "Live",
     ]

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from farm.reports.markdown import document, integer, iso, limit_rows, metric, price, table, text, upper
+from farm.reports.markdown import (
+    document,
+    integer,
+    iso,
+    limit_rows,
+    metric,
+    price,
+    quote_asset,
+    table,
+    text,
+    upper,
+)
 from farm.stats import RiskEntry, RiskStatistics
 
 __all__ = ["render_risk_report"]
@@ -34,10 +45,10 @@ def _row(e: RiskEntry, show_note: bool) -> list[str]:
         upper(e.position),
         *([text(e.note)] if show_note else []),
         e.exchange_name,
-        price(e.price_open),
-        price(e.take_profit),
-        price(e.stop_loss),
-        price(e.current_price),
+        price(e.price_open, quote_asset(e.symbol)),
+        price(e.take_profit, quote_asset(e.symbol)),
+        price(e.stop_loss, quote_asset(e.symbol)),
+        price(e.current_price, quote_asset(e.symbol)),
         integer(e.active_position_count),
         text(e.comment),
         iso(e.timestamp),

@@ -11,6 +11,7 @@ from farm.reports.markdown import (
     num,
     pct,
     price,
+    quote_asset,
     table,
     text,
     upper,
@@ -44,10 +45,10 @@ def _row(e: ScheduleEntry, show_note: bool) -> list[str]:
         e.signal_id,
         upper(e.position),
         *([text(e.note)] if show_note else []),
-        price(e.current_price),
-        price(e.price_open),
-        price(e.take_profit),
-        price(e.stop_loss),
+        price(e.current_price, quote_asset(e.symbol)),
+        price(e.price_open, quote_asset(e.symbol)),
+        price(e.take_profit, quote_asset(e.symbol)),
+        price(e.stop_loss, quote_asset(e.symbol)),
         integer(e.duration),
     ]
 

@@ -12,11 +12,14 @@ strategy's signals newest first).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 
-from farm.errors import SchemaError
-from farm.models import ClosedResult, Model
+from farm.config import get_config
+from farm.errors import FarmError, SchemaError
+from farm.metrics import StandardStats, compute_stats, rank_value
+from farm.models import ClosedResult, Model, datetime_to_ms
 from farm.reports.markdown import document, integer, iso, metric, num, pct, pct_signed, table, text, upper
 from farm.stats import BacktestStatistics, safe
 
@@ -54,6 +57,9 @@ class WalkerStrategyResult(Model):
     """The ranking statistic, `None` when missing or not a finite number."""
     rank: int
     """1 = best."""
+    standard: StandardStats | None = None
+    """Standard statistics (`farm.metrics`) over the walker's frame, from the trades (equity
+    moving at trade closes); `None` when the backtest failed or the frame is unknown here."""
 
 
 class WalkerResults(Model):
@@ -82,9 +88,29 @@ def check_metric(metric_name: str, owner: str = "walker") -> str:
     return metric_name
 
 
-def metric_value(stats: BacktestStatistics | None, metric_name: str) -> float | None:
-    """`stats[metric]` if it is a finite number, else `None` (failed run, no trades, NaN)."""
-    return None if stats is None else safe(getattr(stats, metric_name))
+SHARPE_METRICS = ("sharpe_ratio", "annualized_sharpe_ratio")
+
+
+def metric_value(stats: BacktestStatistics | None, metric_name: str, min_trades: int | None = None) -> float | None:
+    """The ranking value: `stats[metric]` if it is a finite number that means something, else
+    `None` (ranks last).
+
+    `None` for a failed run, no trades or NaN (the reference), and (departures D14, D15) for
+    fewer than `min_trades` closed trades (default: config `walker_min_trades`), for a Sharpe
+    ratio of zero-variance PnLs (the reference says 0) and for a certainty ratio without a
+    losing trade (the reference says 0). The statistics themselves keep the reference's values.
+    """
+    if stats is None:
+        return None
+    if min_trades is None:
+        min_trades = int(get_config().walker_min_trades)
+    if metric_name == "certainty_ratio" and stats.loss_count == 0:
+        return None
+    sharpe = metric_name in SHARPE_METRICS
+    return rank_value(
+        safe(getattr(stats, metric_name)), trades=stats.total_signals, min_trades=min_trades,
+        dispersion=(stats.std_dev or 0.0) if sharpe else None, centre=stats.avg_pnl if sharpe else None,
+    )
 
 
 def walker_results(
@@ -96,22 +122,31 @@ def walker_results(
     stats_by_strategy: Sequence[tuple[str, BacktestStatistics | None]],
     *,
     total_strategies: int | None = None,
+    min_trades: int | None = None,
+    frame_span: tuple[int, int] | None = None,
 ) -> WalkerResults:
     """Rank `stats_by_strategy` (given in the walker's strategy order) by `metric`.
 
     Descending by metric; ties keep the walker's order, so the best is the earliest of equals
     exactly as the sequential walk picks it; `None` metrics (failed or tradeless strategies)
-    rank last. `total_strategies` defaults to the number of entries; a stopped walk passes the
-    walker's full count.
+    rank last, as do metrics `metric_value` finds meaningless (fewer than `min_trades` trades,
+    default config `walker_min_trades`; zero-variance Sharpe). `total_strategies` defaults to the
+    number of entries; a stopped walk passes the walker's full count. `frame_span` (start, end
+    in ms; default: the registered frame's dates, if registered) is the calendar of the
+    standard statistics each result carries.
     """
     check_metric(metric)
-    entries = [(name, stats, metric_value(stats, metric)) for name, stats in stats_by_strategy]
+    if min_trades is None:
+        min_trades = int(get_config().walker_min_trades)
+    span = frame_span if frame_span is not None else registered_frame_span(frame_name)
+    entries = [(name, stats, metric_value(stats, metric, min_trades)) for name, stats in stats_by_strategy]
     order = sorted(
         range(len(entries)),
         key=lambda i: (entries[i][2] is None, -(entries[i][2] or 0.0), i),
     )
     ranked = [
-        WalkerStrategyResult(strategy_name=entries[i][0], stats=entries[i][1], metric=entries[i][2], rank=rank)
+        WalkerStrategyResult(strategy_name=entries[i][0], stats=entries[i][1], metric=entries[i][2], rank=rank,
+                             standard=standard_statistics(entries[i][1], span))
         for rank, i in enumerate(order, start=1)
     ]
     best = ranked[0] if ranked and ranked[0].metric is not None else None
@@ -127,6 +162,23 @@ def walker_results(
         best_stats=best.stats if best else None,
         strategies=ranked,
     )
+
+
+def registered_frame_span(frame_name: str) -> tuple[int, int] | None:
+    """(start, end) in ms of a registered frame, `None` if this process has no such frame."""
+    from farm import registry
+
+    with contextlib.suppress(FarmError):
+        frame = registry.frames.get(frame_name)
+        return datetime_to_ms(frame.start_date), datetime_to_ms(frame.end_date)
+    return None
+
+
+def standard_statistics(stats: BacktestStatistics | None, span: tuple[int, int] | None) -> StandardStats | None:
+    """`farm.metrics.compute_stats` of a run's closed trades over the frame `span`."""
+    if stats is None or span is None:
+        return None
+    return compute_stats(stats.signal_list, start=span[0], end=span[1])
 
 
 # ---- rendering -------------------------------------------------------------------------
@@ -162,6 +214,27 @@ def _comparison_table(results: WalkerResults, ranked: list[WalkerStrategyResult]
         "Sharpe Ratio", "Std Dev",
     ]
     return table(header, (_comparison_row(s) for s in ranked[:TOP_STRATEGIES]))
+
+
+def _standard_table(ranked: list[WalkerStrategyResult]) -> str | None:
+    """The top strategies' standard statistics (farm.metrics), when the results carry them."""
+    shown = [s for s in ranked[:TOP_STRATEGIES] if s.standard is not None]
+    if not shown:
+        return None
+    header = ["Rank", "Strategy", "Return", "CAGR", "Max DD", "Sharpe (daily)", "Sortino", "Calmar", "Exposure",
+              "Profit Factor", "SQN", "Trades"]
+    rows = [
+        [str(s.rank), s.strategy_name, pct_signed(st.return_pct), pct_signed(st.cagr_pct), pct(st.max_drawdown_pct),
+         num(st.sharpe_ratio, 2), num(st.sortino_ratio, 2), num(st.calmar_ratio, 2), pct(st.exposure_time_pct, 1),
+         num(st.profit_factor, 2), num(st.sqn, 2), str(st.trades)]
+        for s in shown if (st := s.standard) is not None
+    ]
+    return "\n\n".join([
+        "## Standard Statistics",
+        "*Equity compounded from the trades (full balance per trade, fees included) over the frame; "
+        "ratios from daily returns, annualised over 365 days (N/A for frames under 30 days).*",
+        table(header, rows),
+    ])
 
 
 def _failed_note(ranked: list[WalkerStrategyResult]) -> str | None:
@@ -275,6 +348,7 @@ def render_walker_report(results: WalkerResults, *, max_rows: int | float = 250)
         "## Top Strategies Comparison",
         _comparison_table(r, ranked),
         _failed_note(ranked),
+        _standard_table(ranked),
         "## All Signals (PNL Table)",
         pnl_table,
         cap_note,

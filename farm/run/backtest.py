@@ -516,6 +516,14 @@ class BacktestFacade:
 
         return write_report(self.get_report(symbol, strategy_name), "backtest", f"{strategy_name}.md", path)
 
+    def plot(self, symbol: str, strategy_name: str, *, exchange_name: str, frame_name: str,
+             path: str | Path | None = None) -> Path:
+        """An interactive HTML chart of the last run (price with trades and TP/SL, equity,
+        drawdown); self-contained. See `farm.reports.chart.plot_backtest`."""
+        from farm.reports.chart import plot_backtest
+
+        return plot_backtest(symbol, strategy_name, exchange_name=exchange_name, frame_name=frame_name, path=path)
+
     def list(self) -> list[dict[str, str | None]]:
         """Every (symbol, strategy) backtested in this process, with its status and the engine
         path its last run took ("kernel" or "per-tick"; `get_path` says why per tick)."""

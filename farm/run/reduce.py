@@ -7,12 +7,16 @@ in whatever order they finished, the same results give byte-identical markdown, 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
+from farm import registry
+from farm.config import get_config
+from farm.errors import FarmError
 from farm.heat import HeatmapStatistics, heatmap_statistics
 from farm.persist import Store
 from farm.persist import keys as K
@@ -26,6 +30,7 @@ from farm.reports.heatmap import (
     render_heatmap_png,
 )
 from farm.reports.markdown import num, table
+from farm.reports.sweep_pages import param_matrices, render_results_html, top_strategies
 from farm.reports.walker import WalkerResults, render_walker_report, walker_results
 from farm.run.jobs import BacktestJob, StrategyOutcome, TaskFailure, TaskResult
 from farm.run.sweep import SweepManifest
@@ -104,8 +109,12 @@ def reduce_sweep(manifest: SweepManifest, store: Store, *, out: Path | None, tas
         for name in manifest.strategies
     }
     metric = manifest.metric if manifest.metric in METRICS else "sharpe_ratio"
-    matrix = heatmap_matrix(heat, metric, symbols=manifest.symbols,
-                            title=manifest.walker_name)
+    shown = top_strategies(walkers, manifest.strategies)
+    title = manifest.walker_name if len(shown) == len(manifest.strategies) else (
+        f"{manifest.walker_name} ({len(shown)} of {len(manifest.strategies)} strategies: each symbol's best, "
+        "then by mean rank)")
+    matrix = heatmap_matrix({name: heat[name] for name in shown}, metric, symbols=manifest.symbols, title=title,
+                            min_trades=int(get_config().walker_min_trades))
     failures = [
         SweepFailureRecord(task_key=f.key, strategy_name=name, symbol=f.job.symbol, error=f.error)
         for f in failed for name in f.job.strategies
@@ -138,29 +147,105 @@ def write_sweep_reports(result: SweepResult, manifest: SweepManifest,
     out.mkdir(parents=True, exist_ok=True)
     render_heatmap_png(result.matrix, out / "heatmap.png")
     render_heatmap_html(result.matrix, out / "heatmap.html")
-    write_report(render_sweep_summary(result, manifest), "sweep", "README.md", out)
+    table = tasks_table(manifest, outcomes, result)
+    frame = table.to_pandas()
+    render_results_html(frame, out / "results.html", title=f"Sweep {result.sweep_id}: every task",
+                        metric=manifest.metric)
+    metric, column = (manifest.metric, "metric_value") if manifest.metric in METRICS else ("total_pnl", "total_pnl")
+    pages: list[tuple[str, str, str, str]] = []
+    for base, symbol, matrix, note in param_matrices(frame, metric, column, manifest.walker_name):
+        stem = safe_filename(f"{base}_{symbol}")
+        render_heatmap_html(matrix, out / "params" / f"{stem}.html")
+        render_heatmap_png(matrix, out / "params" / f"{stem}.png")
+        pages.append((base, symbol, stem, note))
+    write_report(render_sweep_summary(result, manifest, pages), "sweep", "README.md", out)
     # What the sweep found, not how this invocation ran (tasks_run/skipped): re-runs stay identical.
     summary = result.model_dump(mode="json", exclude={"out", "heatmap", "walker_results", "tasks_run", "tasks_skipped"})
     summary["best"] = {s: w.best_strategy for s, w in result.walker_results.items()}
     write_report(json.dumps(summary, indent=1, sort_keys=True) + "\n", "sweep", "summary.json", out)
-    pq.write_table(tasks_table(manifest, outcomes, result), out / "tasks.parquet")
+    pq.write_table(table, out / "tasks.parquet")
+
+
+def _param_lines(pages: Sequence[tuple[str, str, str, str]]) -> list[str]:
+    if not pages:
+        return []
+    return [
+        "## Parameter heatmaps",
+        "",
+        table(["Strategy", "Symbol", "Heatmap", "Note"], [
+            [base, symbol, f"[html](params/{stem}.html), [png](params/{stem}.png)", note or ""]
+            for base, symbol, stem, note in pages
+        ]),
+        "",
+    ]
 
 
 STAT_COLUMNS = ("total_signals", "win_count", "loss_count", "win_rate", "avg_pnl", "total_pnl", "std_dev",
                 "sharpe_ratio", "annualized_sharpe_ratio", "certainty_ratio", "expected_yearly_returns")
+"""The reference's statistics (SPEC §11.1), named as in `BacktestStatistics`."""
+STANDARD_COLUMNS = {
+    "return_pct": "return_pct", "cagr_pct": "cagr_pct", "return_ann_pct": "return_ann_pct",
+    "volatility_ann_pct": "volatility_ann_pct", "daily_sharpe_ratio": "sharpe_ratio",
+    "sortino_ratio": "sortino_ratio", "calmar_ratio": "calmar_ratio", "max_drawdown_pct": "max_drawdown_pct",
+    "max_drawdown_duration_days": "max_drawdown_duration_days", "exposure_time_pct": "exposure_time_pct",
+    "profit_factor": "profit_factor", "expectancy_pct": "expectancy_pct", "sqn": "sqn",
+    "best_trade_pct": "best_trade_pct", "worst_trade_pct": "worst_trade_pct", "avg_trade_pct": "avg_trade_pct",
+    "avg_trade_duration_days": "avg_trade_duration_days", "max_trade_duration_days": "max_trade_duration_days",
+}
+"""Column → `farm.metrics.StandardStats` field: the standard statistics over the frame
+(`daily_sharpe_ratio` is the daily-return Sharpe ratio, beside the reference's per-trade one)."""
+PARAM_PREFIX = "param_"
+"""Strategy parameters get one column each, `param_<name>`, from the variant's registered params."""
+
+
+def _param_columns(names: list[str]) -> dict[str, list[object]]:
+    """`base_strategy` (a variant's base, else the strategy) and one column per parameter any
+    strategy declares (None where a strategy lacks it), read from the registered params, not
+    parsed from variant names. A column whose values pyarrow cannot hold in one type (numbers
+    and text) is stored as text."""
+    params: list[dict[str, object]] = []
+    bases: list[str] = []
+    for name in names:
+        try:
+            schema = registry.get_strategy(name)
+            params.append(dict(schema.params))
+            bases.append(schema.base_strategy or schema.strategy_name)
+        except FarmError:  # not registered in this process: no parameter columns for it
+            params.append({})
+            bases.append(name)
+    keys = sorted({k for p in params for k in p})
+    columns: dict[str, list[object]] = {"base_strategy": bases}
+    for key in keys:
+        values = [p.get(key) for p in params]
+        try:
+            pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            values = [None if v is None else str(v) for v in values]
+        columns[PARAM_PREFIX + key] = values
+    return columns
 
 
 def tasks_table(manifest: SweepManifest, outcomes: dict[tuple[str, str], StrategyOutcome],
                 result: SweepResult) -> pa.Table:
-    """One row per (symbol, strategy): status, the statistics, the error count, which engine ran
-    it (`engine_path`: "kernel" or "per-tick", with the reason); load it with
-    `pandas.read_parquet` to study a sweep."""
+    """One row per (symbol, strategy): status, the walker's rank and ranking value, the
+    reference's statistics, the standard statistics, one `param_<name>` column per strategy
+    parameter, the error count, which engine ran it (`engine_path`: "kernel" or "per-tick",
+    with the reason); load it with `pandas.read_parquet` to study a sweep (pivot by parameter
+    columns for a parameter × parameter table)."""
     failed = {(f.symbol, f.strategy_name): f.error for f in result.failures}
+    ranked = {(symbol, s.strategy_name): s for symbol, w in result.walker_results.items() for s in w.strategies}
     rows: dict[str, list] = {k: [] for k in ("symbol", "strategy_name", "task_key", "status", "error", "errors",
-                                             "engine_path", "engine_path_reason", *STAT_COLUMNS)}
+                                             "engine_path", "engine_path_reason", "rank", "metric_value",
+                                             *STAT_COLUMNS, *STANDARD_COLUMNS)}
     for job in manifest.jobs:
         for name in job.strategies:
             outcome = outcomes.get((job.symbol, name))
+            entry = ranked.get((job.symbol, name))
+            standard = entry.standard if entry is not None else None
+            rows["rank"].append(entry.rank if entry is not None else None)
+            rows["metric_value"].append(entry.metric if entry is not None else None)
+            for column, field_name in STANDARD_COLUMNS.items():
+                rows[column].append(getattr(standard, field_name) if standard is not None else None)
             rows["symbol"].append(job.symbol)
             rows["strategy_name"].append(name)
             rows["task_key"].append(job.key)
@@ -175,13 +260,19 @@ def tasks_table(manifest: SweepManifest, outcomes: dict[tuple[str, str], Strateg
         ("symbol", pa.string()), ("strategy_name", pa.string()), ("task_key", pa.string()),
         ("status", pa.string()), ("error", pa.string()), ("errors", pa.int64()),
         ("engine_path", pa.string()), ("engine_path_reason", pa.string()),
+        ("rank", pa.int64()), ("metric_value", pa.float64()),
         *[(c, pa.int64() if c in ("total_signals", "win_count", "loss_count") else pa.float64())
           for c in STAT_COLUMNS],
+        *[(c, pa.float64()) for c in STANDARD_COLUMNS],
     ])
-    return pa.table(rows, schema=schema)
+    table = pa.table(rows, schema=schema)
+    for column, values in _param_columns(rows["strategy_name"]).items():
+        table = table.append_column(column, pa.array(values))
+    return table
 
 
-def render_sweep_summary(result: SweepResult, manifest: SweepManifest) -> str:
+def render_sweep_summary(result: SweepResult, manifest: SweepManifest,
+                         param_pages: Sequence[tuple[str, str, str, str]] = ()) -> str:
     lines = [
         f"# Sweep {result.sweep_id}",
         "",
@@ -198,9 +289,13 @@ def render_sweep_summary(result: SweepResult, manifest: SweepManifest) -> str:
             for s, w in result.walker_results.items()
         ]),
         "",
-        f"Heatmap of {result.matrix.metric}: [heatmap.html](heatmap.html), [heatmap.png](heatmap.png); "
-        "every task's statistics: `tasks.parquet`, `summary.json`.",
+        f"Heatmap of {result.matrix.metric} ({len(result.matrix.strategies)} of {len(manifest.strategies)} "
+        "strategies: each symbol's best, then by mean rank, when there are more): [heatmap.html](heatmap.html), "
+        "[heatmap.png](heatmap.png). Every task, sortable, with its parameters and standard statistics: "
+        "[results.html](results.html); the same as a table: [tasks.parquet](tasks.parquet); "
+        "[summary.json](summary.json).",
         "",
+        *_param_lines(param_pages),
         "## Failed tasks",
         "",
     ]

@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 
 import farm  # noqa: E402
 import strategies  # noqa: E402
+from farm import registry  # noqa: E402
 from farm.data.sample import sample_source  # noqa: E402
 from farm.run.reduce import STAT_COLUMNS  # noqa: E402
 from farm.run.sweep import sweep  # noqa: E402
@@ -55,3 +56,38 @@ def test_tasks_parquet_has_each_tasks_statistics_and_engine_path(tmp_path):
         for entry in result.walker_results[symbol].strategies:
             assert rows.loc[(symbol, entry.strategy_name), "total_signals"] == entry.stats.total_signals
             assert same(float(rows.loc[(symbol, entry.strategy_name), "total_pnl"]), entry.stats.total_pnl)
+
+
+def test_tasks_parquet_has_parameter_columns_and_standard_statistics(tmp_path):
+    """One column per strategy parameter (from the registered params, so a pivot needs no name
+    parsing), the walker's rank and ranking value, and the standard statistics over the frame."""
+    farm.set_config(base_interval="5m")
+    farm.add_exchange("sample", sample_source("5m"))
+    farm.add_frame("days", "5m", "2018-01-18", "2018-01-24")
+    strategies.register_all()
+    names = farm.grid("sma_cross", fast=[5, 10], slow=[30, 60])
+    farm.add_walker("g", "sample", "days", names, metric="total_pnl")
+
+    result = sweep("g", SYMBOLS, executor="local", workers=1, store=store_at(tmp_path / "store"),
+                   out=tmp_path / "out")
+
+    table = pd.read_parquet(tmp_path / "out" / "tasks.parquet")
+    assert len(table) == 8
+    for name in names:
+        row = table[table["strategy_name"] == name].iloc[0]
+        for key, value in registry.get_strategy(name).params.items():
+            assert row[f"param_{key}"] == value, key
+    pivot = table[table["symbol"] == "ETH/BTC"].pivot(index="param_fast", columns="param_slow", values="total_pnl")
+    assert sorted(pivot.index) == [5, 10] and sorted(pivot.columns) == [30, 60]
+    assert set(table["param_tp_pct"]) == {2.0}  # a base default every variant inherits
+    for symbol in SYMBOLS:
+        walker = result.walker_results[symbol]
+        for entry in walker.strategies:
+            row = table[(table["symbol"] == symbol) & (table["strategy_name"] == entry.strategy_name)].iloc[0]
+            assert row["rank"] == entry.rank
+            assert same(None if pd.isna(row["metric_value"]) else float(row["metric_value"]), entry.metric)
+            assert entry.standard is not None
+            assert float(row["max_drawdown_pct"]) == entry.standard.max_drawdown_pct <= 0
+            assert float(row["return_pct"]) == pytest.approx(entry.standard.return_pct)
+            assert float(row["exposure_time_pct"]) == pytest.approx(entry.standard.exposure_time_pct)
+            assert entry.standard.trades == row["total_signals"]

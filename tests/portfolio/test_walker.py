@@ -67,38 +67,48 @@ RETURNS = {
 }
 ORDER = ["silent", "one_up", "two_up", "loser", "mixed", "double"]
 
+# N/A ranks last in the walker's order: a single trade's Sharpe (zero variance) and a certainty
+# ratio without a loss are N/A (D15), not the reference's 0.
 EXPECTED_RANKING = {
-    "sharpe_ratio": ["double", "one_up", "two_up", "loser", "mixed", "silent"],
-    "annualized_sharpe_ratio": ["double", "one_up", "two_up", "loser", "mixed", "silent"],
+    "sharpe_ratio": ["double", "mixed", "silent", "one_up", "two_up", "loser"],
+    "annualized_sharpe_ratio": ["double", "mixed", "silent", "one_up", "two_up", "loser"],
     "win_rate": ["one_up", "two_up", "double", "mixed", "loser", "silent"],
     "total_pnl": ["double", "two_up", "one_up", "mixed", "loser", "silent"],
-    "certainty_ratio": ["mixed", "one_up", "two_up", "loser", "double", "silent"],
+    "certainty_ratio": ["mixed", "loser", "silent", "one_up", "two_up", "double"],
     "avg_pnl": ["two_up", "double", "one_up", "mixed", "loser", "silent"],
     "expected_yearly_returns": ["two_up", "double", "one_up", "mixed", "loser", "silent"],
 }
 
 
 def hand_metrics(returns: list[float]) -> dict[str, float | None]:
-    """SPEC §11.1 written out independently of farm.stats."""
+    """SPEC §11.1 written out independently of farm.stats, as the walker ranks it (D15: a
+    zero-variance Sharpe and a certainty ratio without losses are N/A)."""
     if not returns:
         return dict.fromkeys(WALKER_METRICS)
     n = len(returns)
     avg = sum(returns) / n
     std = math.sqrt(sum((r - avg) ** 2 for r in returns) / n)
-    sharpe = avg / std if std > 0 else 0.0
+    sharpe = avg / std if std > 0 else None
     wins = [r for r in returns if r > 0]
     losses = [r for r in returns if r < 0]
     avg_win = sum(wins) / len(wins) if wins else 0.0
     avg_loss = sum(losses) / len(losses) if losses else 0.0
     return {
         "sharpe_ratio": sharpe,
-        "annualized_sharpe_ratio": sharpe * math.sqrt(365),
+        "annualized_sharpe_ratio": None if sharpe is None else sharpe * math.sqrt(365),
         "win_rate": len(wins) / n * 100,
         "total_pnl": sum(returns),
-        "certainty_ratio": avg_win / abs(avg_loss) if avg_loss < 0 else 0.0,
+        "certainty_ratio": avg_win / abs(avg_loss) if avg_loss < 0 else None,
         "avg_pnl": avg,
         "expected_yearly_returns": avg * 365 / (4 / 1440),  # every trade lasts 4 minutes
     }
+
+
+@pytest.fixture(autouse=True)
+def _every_trade_count_ranks() -> None:
+    """Hand-sized strategies of one or two trades: every trade count ranks in this module (D14's
+    minimum is tested in test_ranking_rules.py)."""
+    farm.set_config(unsafe=True, walker_min_trades=1)
 
 
 @pytest.fixture
@@ -148,7 +158,7 @@ def test_ranking_by_every_metric(market, metric):
     ranking = EXPECTED_RANKING[metric]
     assert [s.strategy_name for s in results.strategies] == ranking
     assert [s.rank for s in results.strategies] == [1, 2, 3, 4, 5, 6]
-    assert results.strategies[-1].metric is None  # "silent" is first in the walker, last here
+    assert results.strategies[-1].metric is None  # N/A ranks last
     assert results.best_strategy == ranking[0] == events[-1].best_strategy
     assert results.best_metric == pytest.approx(hand_metrics(RETURNS[ranking[0]])[metric])
     assert results.best_stats == results.strategies[0].stats
@@ -161,17 +171,17 @@ def test_ranking_by_every_metric(market, metric):
 def test_best_so_far_keeps_the_earlier_strategy_on_ties(market):
     farm.add_walker("w", "x", "f", ORDER)
     events = walk()
-    assert [e.best_strategy for e in events] == [None, "one_up", "one_up", "one_up", "one_up", "double"]
+    # Single trades have no Sharpe ratio (D15): the first strategy with one is "mixed".
+    assert [e.best_strategy for e in events] == [None, None, None, None, "mixed", "double"]
     assert [e.strategies_tested for e in events] == [1, 2, 3, 4, 5, 6]
     assert {e.total_strategies for e in events} == {6}
-    assert events[0].best_metric is None
-    assert events[1].best_metric == 0.0
+    assert events[1].best_metric is None
 
 
 @pytest.mark.parametrize(
     ("metric", "best", "best_metric"),
     [
-        ("sharpe_ratio", "one_up", 0.0),  # one trade each: std 0 → Sharpe 0 → the first wins
+        ("sharpe_ratio", None, None),  # one trade each: std 0 → no Sharpe (D15; the reference: 0, the first wins)
         ("avg_pnl", "two_up", p("long", 102)),
         ("total_pnl", "two_up", p("long", 102)),
         ("win_rate", "one_up", 100.0),  # 100 / 100 / 0: the first of the tie
@@ -183,7 +193,7 @@ def test_spec_observed_example(market, metric, best, best_metric):
     walk()
     results = farm.Walker.get_data("A", "w")
     assert results.best_strategy == best
-    assert results.best_metric == pytest.approx(best_metric, abs=1e-12)
+    assert results.best_metric == (None if best_metric is None else pytest.approx(best_metric, abs=1e-12))
 
 
 def test_walker_results_is_pure_and_ranks_none_last():
@@ -427,13 +437,14 @@ def test_two_walkers_on_one_symbol_are_independent(market):
     assert list(w1) == []
     assert [e.strategy_name for e in w2] == ["mixed"]
     assert [s.strategy_name for s in farm.Walker.get_data("A", "w1").strategies] == ["one_up"]
-    assert [s.strategy_name for s in farm.Walker.get_data("A", "w2").strategies] == ["loser", "mixed"]
+    # mixed has a (negative) Sharpe ratio; loser's single trade has none (D15) and ranks last
+    assert [s.strategy_name for s in farm.Walker.get_data("A", "w2").strategies] == ["mixed", "loser"]
     # stop requests are not sticky: a new walk of w1 runs in full
     assert [e.strategy_name for e in walk("w1")] == ["one_up", "two_up"]
 
 
 def test_background_runs_to_completion_and_emits_done_once(market):
-    farm.add_walker("w", "x", "f", ["one_up", "two_up"])
+    farm.add_walker("w", "x", "f", ["one_up", "two_up"], metric="avg_pnl")
     done: list[Any] = []
     farm.listen_done_walker(done.append)
     cancel = farm.Walker.background("A", walker_name="w")
@@ -442,7 +453,7 @@ def test_background_runs_to_completion_and_emits_done_once(market):
     assert [(d.exchange_name, d.strategy_name, d.backtest, d.symbol) for d in done] == [("x", "w", True, "A")]
     cancel()  # a finished walk: nothing more
     assert len(done) == 1
-    assert farm.Walker.get_data("A", "w").best_strategy == "one_up"
+    assert farm.Walker.get_data("A", "w").best_strategy == "two_up"
 
 
 def test_background_cancel_stops_the_walk(market):
@@ -524,8 +535,19 @@ def test_report_layout_from_a_walk(market):
         "## Best Strategy: two_up",
         "## Overfitting Check",
         "## Top Strategies Comparison",
+        "## Standard Statistics",
         "## All Signals (PNL Table)",
     ]
+    # Standard statistics over the walker's 30-minute frame: one 4-minute trade each.
+    results = farm.Walker.get_data("A", "w")
+    best = results.strategies[0].standard
+    assert best is not None and best.trades == 1
+    assert best.return_pct == pytest.approx(p("long", 102))
+    assert best.exposure_time_pct == pytest.approx(4 / 30 * 100)
+    assert best.max_drawdown_pct == 0.0
+    loser = results.strategies[-1].standard
+    assert loser is not None and loser.max_drawdown_pct == pytest.approx(p("short", 101))
+    assert "| 1 | two_up | +1.60% |" in "\n".join(lines)
     assert "| Rank | Strategy | avg_pnl | Total Signals | Win Rate | Avg PNL | Total PNL | Sharpe Ratio | Std Dev |" in lines
     pnl_rows = [line[2:].split(" | ") for line in lines if " | A | " in line]
     assert [(row[0], row[4]) for row in pnl_rows] == [("two_up", "+1.60%"), ("one_up", "+0.60%"), ("loser", "-1.40%")]

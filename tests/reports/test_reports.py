@@ -17,6 +17,7 @@ from farm.reports.markdown import (
     pct,
     pct_signed,
     price,
+    quote_asset,
     table,
     text,
     to_fixed,
@@ -91,9 +92,27 @@ def test_to_fixed_matches_javascript(x: float, digits: int, expected: str) -> No
     assert to_fixed(x, digits) == expected
 
 
+@pytest.mark.parametrize(("symbol", "quote"), [
+    ("ETH/BTC", "BTC"), ("UNITTEST/BTC", "BTC"), ("XRP/ETH", "ETH"), ("BTC/USDT:USDT", "USDT"), ("EUR/USD", "USD"),
+    ("BTCUSDT", "USDT"), ("ETHBTC", "BTC"), ("EURUSD", "USD"), ("A", None), ("USDT", None), (None, None),
+])
+def test_quote_asset_comes_from_the_symbol(symbol: str | None, quote: str | None) -> None:
+    assert quote_asset(symbol) == quote
+
+
+def test_reports_price_in_the_quote_currency() -> None:
+    """An ETH/BTC trade is priced in BTC (the reference printed USD for every symbol)."""
+    trade = closed("e1", 1.0, close_price=0.0526, price_open=0.052, tp=0.0526, sl=0.051)
+    trade = trade.model_copy(update={"signal": trade.signal.model_copy(update={"symbol": "ETH/BTC"})})
+    report = render_backtest_report("strat", backtest_statistics([trade]))
+    assert "| 0.05200000 BTC | 0.05260000 BTC | 0.05260000 BTC | 0.05100000 BTC |" in report
+    assert " USD" not in report
+
+
 def test_cell_helpers() -> None:
-    assert price(42000) == "42000.00000000 USD"
-    assert price(0.000123456789) == "0.00012346 USD"
+    assert price(42000, "USDT") == "42000.00000000 USDT"
+    assert price(0.000123456789, "BTC") == "0.00012346 BTC"
+    assert price(42000) == "42000.00000000"  # currency unknown: no suffix, never a guessed USD
     assert price(None) == NA == "N/A"
     assert pct(33.33333) == "33.33%"
     assert pct(1.9401552836373115, 3) == "1.940%"
@@ -151,8 +170,8 @@ def test_backtest_report_spec_worked_example_exact() -> None:
             "| Signal ID | Symbol | Position | Open Price | Close Price | Take Profit | Stop Loss | PNL (net) "
             "| Close Reason | Duration (min) | Open Time | Close Time |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-            "| sig-1 | BTCUSDT | LONG | 42000.00000000 USD | 43000.00000000 USD | 43000.00000000 USD "
-            "| 41000.00000000 USD | +1.95% | take_profit | 7 | 2024-01-01T00:00:00.000Z | 2024-01-01T00:07:00.000Z |",
+            "| sig-1 | BTCUSDT | LONG | 42000.00000000 USDT | 43000.00000000 USDT | 43000.00000000 USDT "
+            "| 41000.00000000 USDT | +1.95% | take_profit | 7 | 2024-01-01T00:00:00.000Z | 2024-01-01T00:07:00.000Z |",
             "",
             "**Total signals:** 1",
             "**Closed signals:** 1",
@@ -189,7 +208,7 @@ def test_backtest_report_spec_footer_lines() -> None:
     ]
     assert [r.split(" | ")[0] for r in rows] == ["| c", "| b", "| a"]
     assert "| -2.78% | stop_loss | 7 |" in rows[0]
-    assert "| 42000.00000000 USD | 42000.00000000 USD |" in rows[1]
+    assert "| 42000.00000000 USDT | 42000.00000000 USDT |" in rows[1]
     assert "| -0.40% | time_expired | 4 |" in rows[1]
     assert "| +1.98% | take_profit | 7 |" in rows[2]
 
@@ -224,8 +243,8 @@ def test_backtest_report_note_column() -> None:
         "| Signal ID | Symbol | Position | Note | Open Price | Close Price | Take Profit | Stop Loss "
         "| PNL (net) | Close Reason | Duration (min) | Open Time | Close Time |"
     )
-    assert report[4].startswith("| b | BTCUSDT | LONG | N/A | 42000.00000000 USD |")
-    assert report[5].startswith("| a | BTCUSDT | LONG | buy the dip | 42000.00000000 USD |")
+    assert report[4].startswith("| b | BTCUSDT | LONG | N/A | 42000.00000000 USDT |")
+    assert report[5].startswith("| a | BTCUSDT | LONG | buy the dip | 42000.00000000 USDT |")
     assert "Note" not in render_backtest_report("strat", stats)
 
 
@@ -279,18 +298,18 @@ def test_live_report_rows_and_footer() -> None:
         "| Stop Loss | % to TP | % to SL | PNL (net) | Close Reason | Duration (min) |"
     )
     assert report[4] == (
-        "| 2024-01-01T00:31:00.000Z | CLOSED | BTCUSDT | a | LONG | 43000.00000000 USD | 42000.00000000 USD "
-        "| 43000.00000000 USD | 41000.00000000 USD | N/A | N/A | +2.00% | take_profit | 30 |"
+        "| 2024-01-01T00:31:00.000Z | CLOSED | BTCUSDT | a | LONG | 43000.00000000 USDT | 42000.00000000 USDT "
+        "| 43000.00000000 USDT | 41000.00000000 USDT | N/A | N/A | +2.00% | take_profit | 30 |"
     )
     assert report[5] == (
-        "| 2024-01-01T00:02:00.000Z | ACTIVE | BTCUSDT | a | LONG | 42500.00000000 USD | 42000.00000000 USD "
-        "| 43000.00000000 USD | 41000.00000000 USD | 50.00% | 0.00% | N/A | N/A | N/A |"
+        "| 2024-01-01T00:02:00.000Z | ACTIVE | BTCUSDT | a | LONG | 42500.00000000 USDT | 42000.00000000 USDT "
+        "| 43000.00000000 USDT | 41000.00000000 USDT | 50.00% | 0.00% | N/A | N/A | N/A |"
     )
     assert report[6].startswith(
-        "| 2024-01-01T00:01:00.000Z | OPENED | BTCUSDT | a | LONG | 42000.00000000 USD |"
+        "| 2024-01-01T00:01:00.000Z | OPENED | BTCUSDT | a | LONG | 42000.00000000 USDT |"
     )
     assert report[7] == (
-        "| 2024-01-01T00:00:00.000Z | IDLE | N/A | N/A | N/A | 41990.50000000 USD | N/A | N/A | N/A "
+        "| 2024-01-01T00:00:00.000Z | IDLE | N/A | N/A | N/A | 41990.50000000 USDT | N/A | N/A | N/A "
         "| N/A | N/A | N/A | N/A | N/A |"
     )
     assert report[9:] == [
@@ -312,7 +331,7 @@ def test_live_report_without_closed_trades_and_note_column() -> None:
     log.add(opened("a", note="breakout"), T0)
     report = lines(render_live_report("strat", live_statistics(log), show_note=True))
     assert "| Position | Note | Current Price |" in report[2]
-    assert "| a | LONG | breakout | 42000.00000000 USD |" in report[4]
+    assert "| a | LONG | breakout | 42000.00000000 USDT |" in report[4]
     assert "**Closed signals:** 0" in report
     assert "**Win rate:** N/A" in report
     assert "**Average PNL:** 0.00% (higher is better)" in report
@@ -355,14 +374,14 @@ def test_schedule_report() -> None:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     assert report[4] == (
-        "| 2024-01-01T02:01:00.000Z | CANCELLED | BTCUSDT | b | LONG | 40900.00000000 USD "
-        "| 42000.00000000 USD | 43000.00000000 USD | 41000.00000000 USD | 120 |"
+        "| 2024-01-01T02:01:00.000Z | CANCELLED | BTCUSDT | b | LONG | 40900.00000000 USDT "
+        "| 42000.00000000 USDT | 43000.00000000 USDT | 41000.00000000 USDT | 120 |"
     )
     assert report[5].startswith("| 2024-01-01T00:10:00.000Z | OPENED | BTCUSDT | a | LONG |")
     assert report[5].endswith("| 10 |")
     assert report[7] == (
-        "| 2024-01-01T00:00:00.000Z | SCHEDULED | BTCUSDT | a | LONG | 42100.00000000 USD "
-        "| 42000.00000000 USD | 43000.00000000 USD | 41000.00000000 USD | N/A |"
+        "| 2024-01-01T00:00:00.000Z | SCHEDULED | BTCUSDT | a | LONG | 42100.00000000 USDT "
+        "| 42000.00000000 USDT | 43000.00000000 USDT | 41000.00000000 USDT | N/A |"
     )
     assert report[9:] == [
         "**Total events:** 4",
@@ -381,7 +400,7 @@ def test_schedule_report_na_and_note() -> None:
     assert only is not None
     report = lines(render_schedule_report("strat", schedule_statistics([only]), show_note=True))
     assert "| Position | Note | Current Price |" in report[2]
-    assert "| b | LONG | N/A | 40900.00000000 USD |" in report[4]
+    assert "| b | LONG | N/A | 40900.00000000 USDT |" in report[4]
     assert "**Activation rate:** N/A" in report
     assert "**Cancellation rate:** N/A" in report
     assert "**Average activation time:** N/A" in report
@@ -411,8 +430,8 @@ def test_partial_report() -> None:
             "",
             "| Action | Symbol | Strategy | Signal ID | Position | Level % | Current Price | Timestamp | Mode |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-            "| LOSS | BTCUSDT | strat | s1 | LONG | -20% | 41500.00000000 USD | 2024-01-01T00:01:00.000Z | Live |",
-            "| PROFIT | BTCUSDT | strat | s1 | LONG | +10% | 42100.00000000 USD | 2024-01-01T00:00:00.000Z | Backtest |",
+            "| LOSS | BTCUSDT | strat | s1 | LONG | -20% | 41500.00000000 USDT | 2024-01-01T00:01:00.000Z | Live |",
+            "| PROFIT | BTCUSDT | strat | s1 | LONG | +10% | 42100.00000000 USDT | 2024-01-01T00:00:00.000Z | Backtest |",
             "",
             "**Total events:** 2",
             "**Profit events:** 1",
