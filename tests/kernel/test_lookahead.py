@@ -298,6 +298,11 @@ def test_the_check_can_be_switched_off_and_the_cheat_then_shows_an_edge():
 
 
 def test_the_default_check_runs_once_per_variant_and_data():
+    """Runs that share candles (a farm block's jobs, runs on one exchange pool) check a variant
+    once; a run with candles of its own (every library `Backtest.run`) checks again."""
+    from farm.run.backtest import run_backtest
+    from farm.run.state import ExchangePool, RunState
+
     setup_1m()
     calls: list[int] = []
 
@@ -306,14 +311,22 @@ def test_the_default_check_runs_once_per_variant_and_data():
         return sma.vectorised_signals(candles, **params)
 
     farm.add_strategy("counted", "1m", signals=counted, params=sma.PARAMS)
-    run("counted")
+    pool = ExchangePool()
+
+    def shared() -> list:
+        state = RunState(farm.get_config(), exchanges=pool)
+        return list(run_backtest(SYMBOL, strategy_name="counted", exchange_name="sample", frame_name="days", run=state))
+
+    shared()
     first = len(calls)
     assert 1 < first <= 1 + lookahead.SAMPLE_CUTS and min(calls) < max(calls)  # truncated recomputes
-    run("counted")
+    shared()
     assert len(calls) == first + 1  # the same variant on the same candles: checked already
-    farm.set_config(lookahead_check="full")
     run("counted")
-    assert len(calls) > first + 1000  # another mode is another check
+    assert len(calls) == 2 * first + 1  # fresh candles of its own: checked again
+    farm.set_config(lookahead_check="full")
+    shared()
+    assert len(calls) > 2 * first + 1000  # another mode is another check
     # What the memo keeps does not keep the candles alive (a worker runs thousands of jobs).
     held = [x for entry in lookahead._verified.values() for x in entry]
     assert held and not any(isinstance(x, np.ndarray) for x in held)
