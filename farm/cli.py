@@ -278,43 +278,68 @@ def flower(
     _exec_celery(args)
 
 
-@app.command()
-def beat() -> None:
-    """Celery beat: starts every registered batch (scheduler.add_batch in FARM_IMPORTS modules)
-    at its UTC time of day. Run exactly one beat per farm."""
-    _exec_celery(["-A", "workers.app:app", "beat", "--loglevel", "INFO"])
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def beat(ctx: typer.Context) -> None:
+    """Celery beat sending every registered batch (scheduler.add_batch in FARM_IMPORTS modules)
+    its `farm.run_batch` task when its cron night (UTC) is due and not archived yet: a night
+    missed while no beat ran is caught up once at start. A second beat never doubles a night
+    (the task locks the night in Redis and the archive marks it done). Other options go to
+    `celery beat` (e.g. --loglevel DEBUG)."""
+    _exec_celery(celery_beat_args(ctx.args))
 
 
-batch_app = typer.Typer(help="Nightly batches: named walker sweeps on a schedule.", no_args_is_help=True)
+def celery_beat_args(extra: list[str]) -> list[str]:
+    """`celery` arguments of `farm beat`: the farm's app with the batch scheduler, INFO logs."""
+    level = [] if any(a.startswith(("--loglevel", "-l")) for a in extra) else ["--loglevel", "INFO"]
+    return ["-A", "workers.app:app", "beat", "--scheduler", "scheduler.beat:BatchScheduler", *level, *extra]
+
+
+batch_app = typer.Typer(help="Nightly batches: named walker sweeps on a cron schedule.", no_args_is_help=True)
 app.add_typer(batch_app, name="batch")
 
 
 @batch_app.command("run")
 def batch_run(
     name: Annotated[str, typer.Argument(help="Batch name.")],
+    date_: Annotated[str | None, typer.Option(
+        "--date", help="The night to run, YYYY-MM-DD (default: the latest night its cron is due for).")] = None,
     executor: Annotated[str, typer.Option("--executor", help="local (process pool) or celery.")] = "local",
+    force: Annotated[bool, typer.Option("--force", help="Run and archive again a night already archived.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help="Local pool size (default: CPU count).")] = None,
     imports: ImportsOption = None,
 ) -> None:
-    """Run one batch now (its reports go under <out>/<name>/<UTC date>/)."""
+    """Run one night of a batch now, under the night's lock: its reports are archived in the
+    store under batches/<name>/<date>/ (and latest/, index.html). A night already archived is
+    not run again (0 jobs) unless --force."""
     import scheduler
+    from scheduler.clock import parse_utc
 
     with one_line_errors():
         import_modules(imports)
-        result = scheduler.run_batch(name, executor=executor)
-        _print_sweep(result)
-        if result.failures:
+        night = parse_utc(date_).date() if date_ else None
+        outcome = scheduler.run_batch(name, night=night, executor=executor, force=force, workers=workers)
+        if outcome.sweep is not None:
+            _print_sweep(outcome.sweep)
+        typer.echo(f"batch {name} night {outcome.night}: {outcome.status}, {outcome.jobs_run} jobs run"
+                   + (f", archived at {outcome.archive}" if outcome.archive else ""))
+        for line in outcome.moves:
+            typer.echo(f"  moved {line}")
+        if outcome.failed:
             raise typer.Exit(1)
 
 
 @batch_app.command("list")
 def batch_list(imports: ImportsOption = None) -> None:
-    """The registered batches and when they run (UTC)."""
+    """The registered batches, their cron (UTC) and the night each is due for now."""
     import scheduler
+    from scheduler.batches import night_of
 
     with one_line_errors():
         import_modules(imports)
         for b in scheduler.list_batches():
-            typer.echo(f"{b.name}: walker {b.walker_name} on {', '.join(b.symbols)} daily at {b.hour:02d}:{b.minute:02d} UTC")
+            days = f", the {b.days} days before the run date" if b.days else ""
+            typer.echo(f"{b.name}: walker {b.walker_name} on {', '.join(b.symbols)}, cron '{b.cron_expression}' UTC"
+                       f"{days}; due night {night_of(b)}")
 
 
 def _exec_celery(args: list[str]) -> None:
