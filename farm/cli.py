@@ -184,12 +184,12 @@ def sweep(
     with one_line_errors():
         import_modules(imports)
         symbol_list = [s.strip() for s in symbols.split(",") if s.strip()]
-        plan_sweep(walker, symbol_list)  # every name checked before anything is drawn or queued
+        manifest = plan_sweep(walker, symbol_list)  # every name checked before anything is drawn or queued
         if detach:
             sweep_id = run_sweep(walker, symbol_list, executor=executor, detach=True, block_size=block_size)
             typer.echo(sweep_id)
             return
-        with progress_bar() as bar:
+        with interruptible(manifest.sweep_id, executor), progress_bar() as bar:
             task = bar.add_task("tasks", total=None)
 
             def on_progress(p: SweepProgress) -> None:
@@ -201,6 +201,31 @@ def sweep(
         _print_sweep(result)
         if result.failures:
             raise typer.Exit(1)
+
+
+@contextmanager
+def interruptible(sweep_id: str, executor: str) -> Iterator[None]:
+    """SIGINT/SIGTERM stop the sweep at once (the local pool's processes with it), then say what
+    the store kept and how to resume; exit 130 or 143 (128 + the signal's number)."""
+    from farm.run.shutdown import Interrupted, stop_on_signals
+    from farm.run.sweep import sweep_status
+
+    try:
+        with stop_on_signals():
+            yield
+    except Interrupted as exc:
+        try:
+            p = sweep_status(sweep_id)
+            kept = f"{p.done} of {p.total} tasks are stored (sweep {sweep_id})"
+            missing = p.total - p.done
+        except Exception as status_error:  # noqa: BLE001 - the message must still come out
+            kept, missing = f"could not read what sweep {sweep_id} stored ({status_error})", None
+        elsewhere = (" The tasks already queued keep running on the farm's workers: `farm status "
+                     f"{sweep_id}` follows them.") if executor == "celery" else ""
+        todo = f"only the {missing} missing ones run" if missing is not None else "only missing tasks run"
+        typer.echo(f"interrupted by {exc.signal_name}: {kept}.{elsewhere} Run the same command again to resume: "
+                   f"{todo}.", err=True)
+        raise typer.Exit(exc.exit_code) from None
 
 
 def _print_sweep(result) -> None:  # type: ignore[no-untyped-def]
@@ -312,12 +337,19 @@ def batch_run(
     store under batches/<name>/<date>/ (and latest/, index.html). A night already archived is
     not run again (0 jobs) unless --force."""
     import scheduler
+    from farm.run.shutdown import Interrupted, stop_on_signals
     from scheduler.clock import parse_utc
 
     with one_line_errors():
         import_modules(imports)
         night = parse_utc(date_).date() if date_ else None
-        outcome = scheduler.run_batch(name, night=night, executor=executor, force=force, workers=workers)
+        try:
+            with stop_on_signals():
+                outcome = scheduler.run_batch(name, night=night, executor=executor, force=force, workers=workers)
+        except Interrupted as exc:
+            typer.echo(f"interrupted by {exc.signal_name}: the night is not archived; its finished jobs are stored. "
+                       "Run the same command again to resume: only the missing jobs run.", err=True)
+            raise typer.Exit(exc.exit_code) from None
         if outcome.sweep is not None:
             _print_sweep(outcome.sweep)
         typer.echo(f"batch {name} night {outcome.night}: {outcome.status}, {outcome.jobs_run} jobs run"
