@@ -105,9 +105,11 @@ def backtest(
         from farm.run.backtest import validate_names
 
         validate_names(strategy, exchange, frame)
+        from farm.run.failures import frame_has_candles, quiet_tick_errors
+
         errors: list[BaseException] = []
         unsubscribe_errors = farm.listen_error(errors.append)
-        with progress_bar() as bar:
+        with quiet_tick_errors(), progress_bar() as bar:
             task = bar.add_task(f"{strategy} {symbol}", total=1000)
             unsubscribe = farm.listen_backtest_progress(lambda e: bar.update(task, completed=int(e.progress * 1000)))
             try:
@@ -127,10 +129,37 @@ def backtest(
             f"win rate {_fmt(stats.win_rate, '.1f')}%, total PNL {_fmt(stats.total_pnl, '+.2f')}%, "
             f"Sharpe {_fmt(stats.sharpe_ratio, '.3f')}"
         )
-        if errors:
-            typer.echo(f"{len(errors)} error(s) during the run; first: {errors[0]}")
         for path in paths:
             typer.echo(f"report: {path}")
+        failed = _report_tick_errors(strategy, errors, traded=bool(results) or stats.total_signals > 0)
+        if not results and not frame_has_candles(exchange, frame, symbol):
+            typer.echo(f"warning: exchange {exchange} has no {symbol} candles in frame {frame}: nothing was "
+                       "backtested (check the symbol, the frame's dates and the data source)", err=True)
+            failed = True
+        if failed:
+            raise typer.Exit(1)
+
+
+def _report_tick_errors(strategy: str, errors: list[BaseException], *, traded: bool) -> bool:
+    """One line per cause on stderr, the first exception's traceback (file:line) in full; True
+    when the strategy never traded and every signal it tried failed."""
+    from farm.run.failures import tick_error_causes, user_traceback
+
+    if not errors:
+        return False
+    causes = tick_error_causes(errors)
+    typer.echo(f"{len(errors):,} error(s) during the run, {len(causes)} cause(s):", err=True)
+    for cause in causes:
+        typer.echo(f"  {cause.line()}", err=True)
+    first = next((c for c in causes if c.kind == "raised" and c.first_exception is not None), None)
+    if first is not None:
+        typer.echo(f"first: {first.first}", err=True)
+        typer.echo(user_traceback(first.first_exception), err=True)
+    if traded:
+        return False
+    typer.echo(f"FAILED: {strategy} never traded, every signal it produced failed "
+               f"({'; '.join(c.line() for c in causes)})", err=True)
+    return True
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -156,9 +185,9 @@ def demo(
                 bar.update(task, total=p.total, completed=p.done + p.failed)
 
             result = run_demo(out, on_progress, workers=workers)
-        _print_sweep(result)
+        failed = _print_sweep(result)
         typer.echo(f"heatmap: {out / 'heatmap.png'} and {out / 'heatmap.html'}")
-        if result.failures:
+        if failed:
             raise typer.Exit(1)
 
 
@@ -189,7 +218,9 @@ def sweep(
             sweep_id = run_sweep(walker, symbol_list, executor=executor, detach=True, block_size=block_size)
             typer.echo(sweep_id)
             return
-        with interruptible(manifest.sweep_id, executor), progress_bar() as bar:
+        from farm.run.failures import quiet_tick_errors
+
+        with interruptible(manifest.sweep_id, executor), quiet_tick_errors(), progress_bar() as bar:
             task = bar.add_task("tasks", total=None)
 
             def on_progress(p: SweepProgress) -> None:
@@ -198,8 +229,7 @@ def sweep(
 
             result = run_sweep(walker, symbol_list, executor=executor, out=out, workers=workers,
                                on_progress=on_progress, block_size=block_size)
-        _print_sweep(result)
-        if result.failures:
+        if _print_sweep(result):
             raise typer.Exit(1)
 
 
@@ -228,15 +258,34 @@ def interruptible(sweep_id: str, executor: str) -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
 
 
-def _print_sweep(result) -> None:  # type: ignore[no-untyped-def]
+def _print_sweep(result) -> bool:  # type: ignore[no-untyped-def]
+    """The sweep's outcome, failures grouped by cause (each task's own error stays in the
+    report's tables). True when something failed: a task, or a strategy that never traded while
+    every signal it produced failed."""
+    from farm.run.failures import message_causes
+
+    failed_tasks = len({f.task_key for f in result.failures})
     typer.echo(f"sweep {result.sweep_id}: {result.tasks_total} tasks, {result.tasks_run} run, "
-               f"{result.tasks_skipped} already stored, {len({f.task_key for f in result.failures})} failed")
+               f"{result.tasks_skipped} already stored, {failed_tasks} failed")
     for symbol, walker in result.walker_results.items():
         typer.echo(f"  {symbol:<12} best {walker.best_strategy or 'N/A'} ({walker.metric} {_fmt(walker.best_metric, '.3f')})")
-    for failure in result.failures:
-        typer.echo(f"  FAILED {failure.symbol} {failure.strategy_name}: {failure.error}")
+    for cause in message_causes(f.error for f in result.failures):
+        typer.echo(f"  FAILED {cause.line()}")
+    traded = {(symbol, s.strategy_name) for symbol, walker in result.walker_results.items() for s in walker.strategies
+              if s.stats is not None and s.stats.total_signals > 0}
+    dead = [e for e in result.errors if (e.symbol, e.strategy_name) not in traded]
+    if result.errors:
+        messages = [m for e in result.errors for m in e.messages]
+        typer.echo(f"  {len(messages):,} strategy error(s) in {len(result.errors)} task(s):")
+        for cause in message_causes(messages):
+            typer.echo(f"    {cause.line()}")
+    for e in dead:
+        typer.echo(f"  FAILED {e.symbol} {e.strategy_name}: never traded, every signal it produced failed "
+                   f"({len(e.messages):,} errors)")
     if result.out is not None:
-        typer.echo(f"reports: {result.out / 'README.md'}")
+        detail = " (each task's errors are in its tables)" if result.failures or result.errors else ""
+        typer.echo(f"reports: {result.out / 'README.md'}{detail}")
+    return bool(failed_tasks or dead)
 
 
 @app.command()
@@ -350,13 +399,12 @@ def batch_run(
             typer.echo(f"interrupted by {exc.signal_name}: the night is not archived; its finished jobs are stored. "
                        "Run the same command again to resume: only the missing jobs run.", err=True)
             raise typer.Exit(exc.exit_code) from None
-        if outcome.sweep is not None:
-            _print_sweep(outcome.sweep)
+        failed = _print_sweep(outcome.sweep) if outcome.sweep is not None else False
         typer.echo(f"batch {name} night {outcome.night}: {outcome.status}, {outcome.jobs_run} jobs run"
                    + (f", archived at {outcome.archive}" if outcome.archive else ""))
         for line in outcome.moves:
             typer.echo(f"  moved {line}")
-        if outcome.failed:
+        if failed:
             raise typer.Exit(1)
 
 
