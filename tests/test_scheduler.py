@@ -103,3 +103,27 @@ def test_batch_errors_name_the_problem(batch_setup):
         scheduler.add_batch("bad", "w", ["ETH/BTC"], hour=25)
     farm.clear_registry()
     assert scheduler.list_batches() == []
+
+
+def test_the_night_lock_is_renewed_while_held_and_freed_when_its_holder_is_gone(batch_setup, monkeypatch):
+    import threading
+
+    import redis
+
+    from scheduler import lock as night_locks
+
+    monkeypatch.setattr(night_locks, "LOCK_SECONDS", 0.3)
+    night = date(2018, 1, 21)
+    with night_locks.night_lock("nightly", night) as held:
+        assert held
+        threading.Event().wait(1.0)  # three expiries: only renewal keeps it
+        with night_locks.night_lock("nightly", night) as other:
+            assert not other
+    # A holder that died (no renewal, no release): the night is free once its expiry passes.
+    client = redis.Redis.from_url(night_locks.lock_url())
+    assert client.lock(f"farm:batch-lock:nightly:{night}", timeout=0.3).acquire(blocking=False)
+    with night_locks.night_lock("nightly", night) as taken:
+        assert not taken
+    threading.Event().wait(0.5)
+    with night_locks.night_lock("nightly", night) as taken:
+        assert taken
