@@ -100,7 +100,9 @@ def clear_batches() -> None:
 
 
 def last_fire(batch: Batch, now: datetime) -> datetime | None:
-    """The latest time at or before `now` (UTC) the batch's cron names, within the past year."""
+    """The latest time at or before `now` (UTC) the batch's cron names, within the past year. A day
+    matches when its month, day of month and weekday all do (Celery's crontab reading, where
+    classic cron ORs a restricted day of month with a restricted weekday)."""
     cron = batch.schedule()
     now = now.astimezone(UTC)
     for back in range(0, 367):
