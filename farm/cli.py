@@ -106,9 +106,11 @@ def backtest(
         from farm.run.backtest import validate_names
 
         validate_names(strategy, exchange, frame)
+        from farm.run.failures import frame_has_candles, quiet_tick_errors
+
         errors: list[BaseException] = []
         unsubscribe_errors = farm.listen_error(errors.append)
-        with progress_bar() as bar:
+        with quiet_tick_errors(), progress_bar() as bar:
             task = bar.add_task(f"{strategy} {symbol}", total=1000)
             unsubscribe = farm.listen_backtest_progress(lambda e: bar.update(task, completed=int(e.progress * 1000)))
             try:
@@ -138,10 +140,37 @@ def backtest(
                 f"{_fmt(standard.max_drawdown_pct, '.2f')}%, profit factor {_fmt(standard.profit_factor, '.2f')}, "
                 f"exposure {_fmt(standard.exposure_time_pct, '.1f')}%, daily Sharpe {_fmt(standard.sharpe_ratio, '.2f')}"
             )
-        if errors:
-            typer.echo(f"{len(errors)} error(s) during the run; first: {errors[0]}")
         for path in paths:
             typer.echo(f"report: {path}")
+        failed = _report_tick_errors(strategy, errors, traded=bool(results) or stats.total_signals > 0)
+        if not results and not frame_has_candles(exchange, frame, symbol):
+            typer.echo(f"warning: exchange {exchange} has no {symbol} candles in frame {frame}: nothing was "
+                       "backtested (check the symbol, the frame's dates and the data source)", err=True)
+            failed = True
+        if failed:
+            raise typer.Exit(1)
+
+
+def _report_tick_errors(strategy: str, errors: list[BaseException], *, traded: bool) -> bool:
+    """One line per cause on stderr, the first exception's traceback (file:line) in full; True
+    when the strategy never traded and every signal it tried failed."""
+    from farm.run.failures import tick_error_causes, user_traceback
+
+    if not errors:
+        return False
+    causes = tick_error_causes(errors)
+    typer.echo(f"{len(errors):,} error(s) during the run, {len(causes)} cause(s):", err=True)
+    for cause in causes:
+        typer.echo(f"  {cause.line()}", err=True)
+    first = next((c for c in causes if c.kind == "raised" and c.first_exception is not None), None)
+    if first is not None:
+        typer.echo(f"first: {first.first}", err=True)
+        typer.echo(user_traceback(first.first_exception), err=True)
+    if traded:
+        return False
+    typer.echo(f"FAILED: {strategy} never traded, every signal it produced failed "
+               f"({'; '.join(c.line() for c in causes)})", err=True)
+    return True
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -208,9 +237,9 @@ def demo(
                 bar.update(task, total=p.total, completed=p.done + p.failed)
 
             result = run_demo(out, on_progress, workers=workers)
-        _print_sweep(result)
+        failed = _print_sweep(result)
         typer.echo(f"heatmap: {out / 'heatmap.png'} and {out / 'heatmap.html'}")
-        if result.failures:
+        if failed:
             raise typer.Exit(1)
 
 
@@ -236,12 +265,14 @@ def sweep(
     with one_line_errors():
         import_modules(imports)
         symbol_list = [s.strip() for s in symbols.split(",") if s.strip()]
-        plan_sweep(walker, symbol_list)  # every name checked before anything is drawn or queued
+        manifest = plan_sweep(walker, symbol_list)  # every name checked before anything is drawn or queued
         if detach:
             sweep_id = run_sweep(walker, symbol_list, executor=executor, detach=True, block_size=block_size)
             typer.echo(sweep_id)
             return
-        with progress_bar() as bar:
+        from farm.run.failures import quiet_tick_errors
+
+        with interruptible(manifest.sweep_id, executor), quiet_tick_errors(), progress_bar() as bar:
             task = bar.add_task("tasks", total=None)
 
             def on_progress(p: SweepProgress) -> None:
@@ -250,20 +281,63 @@ def sweep(
 
             result = run_sweep(walker, symbol_list, executor=executor, out=out, workers=workers,
                                on_progress=on_progress, block_size=block_size)
-        _print_sweep(result)
-        if result.failures:
+        if _print_sweep(result):
             raise typer.Exit(1)
 
 
-def _print_sweep(result) -> None:  # type: ignore[no-untyped-def]
+@contextmanager
+def interruptible(sweep_id: str, executor: str) -> Iterator[None]:
+    """SIGINT/SIGTERM stop the sweep at once (the local pool's processes with it), then say what
+    the store kept and how to resume; exit 130 or 143 (128 + the signal's number)."""
+    from farm.run.shutdown import Interrupted, stop_on_signals
+    from farm.run.sweep import sweep_status
+
+    try:
+        with stop_on_signals():
+            yield
+    except Interrupted as exc:
+        try:
+            p = sweep_status(sweep_id)
+            kept = f"{p.done} of {p.total} tasks are stored (sweep {sweep_id})"
+            missing = p.total - p.done
+        except Exception as status_error:  # noqa: BLE001 - the message must still come out
+            kept, missing = f"could not read what sweep {sweep_id} stored ({status_error})", None
+        elsewhere = (" The tasks already queued keep running on the farm's workers: `farm status "
+                     f"{sweep_id}` follows them.") if executor == "celery" else ""
+        todo = f"only the {missing} missing ones run" if missing is not None else "only missing tasks run"
+        typer.echo(f"interrupted by {exc.signal_name}: {kept}.{elsewhere} Run the same command again to resume: "
+                   f"{todo}.", err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _print_sweep(result) -> bool:  # type: ignore[no-untyped-def]
+    """The sweep's outcome, failures grouped by cause (each task's own error stays in the
+    report's tables). True when something failed: a task, or a strategy that never traded while
+    every signal it produced failed."""
+    from farm.run.failures import message_causes
+
+    failed_tasks = len({f.task_key for f in result.failures})
     typer.echo(f"sweep {result.sweep_id}: {result.tasks_total} tasks, {result.tasks_run} run, "
-               f"{result.tasks_skipped} already stored, {len({f.task_key for f in result.failures})} failed")
+               f"{result.tasks_skipped} already stored, {failed_tasks} failed")
     for symbol, walker in result.walker_results.items():
         typer.echo(f"  {symbol:<12} best {walker.best_strategy or 'N/A'} ({walker.metric} {_fmt(walker.best_metric, '.3f')})")
-    for failure in result.failures:
-        typer.echo(f"  FAILED {failure.symbol} {failure.strategy_name}: {failure.error}")
+    for cause in message_causes(f.error for f in result.failures):
+        typer.echo(f"  FAILED {cause.line()}")
+    traded = {(symbol, s.strategy_name) for symbol, walker in result.walker_results.items() for s in walker.strategies
+              if s.stats is not None and s.stats.total_signals > 0}
+    dead = [e for e in result.errors if (e.symbol, e.strategy_name) not in traded]
+    if result.errors:
+        messages = [m for e in result.errors for m in e.messages]
+        typer.echo(f"  {len(messages):,} strategy error(s) in {len(result.errors)} task(s):")
+        for cause in message_causes(messages):
+            typer.echo(f"    {cause.line()}")
+    for e in dead:
+        typer.echo(f"  FAILED {e.symbol} {e.strategy_name}: never traded, every signal it produced failed "
+                   f"({len(e.messages):,} errors)")
     if result.out is not None:
-        typer.echo(f"reports: {result.out / 'README.md'}")
+        detail = " (each task's errors are in its tables)" if result.failures or result.errors else ""
+        typer.echo(f"reports: {result.out / 'README.md'}{detail}")
+    return bool(failed_tasks or dead)
 
 
 @app.command()
@@ -330,43 +404,74 @@ def flower(
     _exec_celery(args)
 
 
-@app.command()
-def beat() -> None:
-    """Celery beat: starts every registered batch (scheduler.add_batch in FARM_IMPORTS modules)
-    at its UTC time of day. Run exactly one beat per farm."""
-    _exec_celery(["-A", "workers.app:app", "beat", "--loglevel", "INFO"])
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def beat(ctx: typer.Context) -> None:
+    """Celery beat sending every registered batch (scheduler.add_batch in FARM_IMPORTS modules)
+    its `farm.run_batch` task when its cron night (UTC) is due and not archived yet: a night
+    missed while no beat ran is caught up once at start. A second beat never doubles a night
+    (the task locks the night in Redis and the archive marks it done). Other options go to
+    `celery beat` (e.g. --loglevel DEBUG)."""
+    _exec_celery(celery_beat_args(ctx.args))
 
 
-batch_app = typer.Typer(help="Nightly batches: named walker sweeps on a schedule.", no_args_is_help=True)
+def celery_beat_args(extra: list[str]) -> list[str]:
+    """`celery` arguments of `farm beat`: the farm's app with the batch scheduler, INFO logs."""
+    level = [] if any(a.startswith(("--loglevel", "-l")) for a in extra) else ["--loglevel", "INFO"]
+    return ["-A", "workers.app:app", "beat", "--scheduler", "scheduler.beat:BatchScheduler", *level, *extra]
+
+
+batch_app = typer.Typer(help="Nightly batches: named walker sweeps on a cron schedule.", no_args_is_help=True)
 app.add_typer(batch_app, name="batch")
 
 
 @batch_app.command("run")
 def batch_run(
     name: Annotated[str, typer.Argument(help="Batch name.")],
+    date_: Annotated[str | None, typer.Option(
+        "--date", help="The night to run, YYYY-MM-DD (default: the latest night its cron is due for).")] = None,
     executor: Annotated[str, typer.Option("--executor", help="local (process pool) or celery.")] = "local",
+    force: Annotated[bool, typer.Option("--force", help="Run and archive again a night already archived.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help="Local pool size (default: CPU count).")] = None,
     imports: ImportsOption = None,
 ) -> None:
-    """Run one batch now (its reports go under <out>/<name>/<UTC date>/)."""
+    """Run one night of a batch now, under the night's lock: its reports are archived in the
+    store under batches/<name>/<date>/ (and latest/, index.html). A night already archived is
+    not run again (0 jobs) unless --force."""
     import scheduler
+    from farm.run.shutdown import Interrupted, stop_on_signals
+    from scheduler.clock import parse_utc
 
     with one_line_errors():
         import_modules(imports)
-        result = scheduler.run_batch(name, executor=executor)
-        _print_sweep(result)
-        if result.failures:
+        night = parse_utc(date_).date() if date_ else None
+        try:
+            with stop_on_signals():
+                outcome = scheduler.run_batch(name, night=night, executor=executor, force=force, workers=workers)
+        except Interrupted as exc:
+            typer.echo(f"interrupted by {exc.signal_name}: the night is not archived; its finished jobs are stored. "
+                       "Run the same command again to resume: only the missing jobs run.", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        failed = _print_sweep(outcome.sweep) if outcome.sweep is not None else False
+        typer.echo(f"batch {name} night {outcome.night}: {outcome.status}, {outcome.jobs_run} jobs run"
+                   + (f", archived at {outcome.archive}" if outcome.archive else ""))
+        for line in outcome.moves:
+            typer.echo(f"  moved {line}")
+        if failed:
             raise typer.Exit(1)
 
 
 @batch_app.command("list")
 def batch_list(imports: ImportsOption = None) -> None:
-    """The registered batches and when they run (UTC)."""
+    """The registered batches, their cron (UTC) and the night each is due for now."""
     import scheduler
+    from scheduler.batches import night_of
 
     with one_line_errors():
         import_modules(imports)
         for b in scheduler.list_batches():
-            typer.echo(f"{b.name}: walker {b.walker_name} on {', '.join(b.symbols)} daily at {b.hour:02d}:{b.minute:02d} UTC")
+            days = f", the {b.days} days before the run date" if b.days else ""
+            typer.echo(f"{b.name}: walker {b.walker_name} on {', '.join(b.symbols)}, cron '{b.cron_expression}' UTC"
+                       f"{days}; due night {night_of(b)}")
 
 
 def _exec_celery(args: list[str]) -> None:

@@ -10,6 +10,7 @@ import ast
 import itertools
 import re
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from farm.errors import DuplicateError, NotFoundError, SchemaError
@@ -54,8 +55,42 @@ class Registry(Generic[S]):
         self._items.clear()
 
 
+_DATED_FRAME_RE = re.compile(r"^(?P<base>.+)@(?P<start>\d{4}-\d{2}-\d{2})\.\.(?P<end>\d{4}-\d{2}-\d{2})$")
+
+
+def dated_frame_name(base: str, start: datetime, end: datetime) -> str:
+    """The name of frame `base` moved to the UTC days start..end (`last30@2026-11-02..2026-12-02`).
+    Like a variant name it carries its own definition, so a worker that registered only `base`
+    resolves it, and a job (whose key covers the frame name) changes with the days it covers."""
+    return f"{base}@{start:%Y-%m-%d}..{end:%Y-%m-%d}"
+
+
+class FrameRegistry(Registry[FrameSchema]):
+    """Frames, plus dated copies of registered frames resolved from their names on the fly
+    (nightly batches backtest the days before their run date: `scheduler.batches`)."""
+
+    def get(self, name: str, source: str = "") -> FrameSchema:
+        if name not in self._items and isinstance(name, str):
+            match = _DATED_FRAME_RE.match(name)
+            if match and match["base"] in self._items:
+                base = self._items[match["base"]]
+                return base.model_copy(update={
+                    "frame_name": name,
+                    "start_date": datetime.fromisoformat(match["start"]).replace(tzinfo=UTC),
+                    "end_date": datetime.fromisoformat(match["end"]).replace(tzinfo=UTC),
+                })
+        return super().get(name, source)
+
+    def has(self, name: str) -> bool:
+        try:
+            self.get(name)
+        except NotFoundError:
+            return False
+        return True
+
+
 exchanges: Registry[ExchangeSchema] = Registry("exchange")
-frames: Registry[FrameSchema] = Registry("frame")
+frames: FrameRegistry = FrameRegistry("frame")
 strategies: Registry[StrategySchema] = Registry("strategy")
 walkers: Registry[WalkerSchema] = Registry("walker")
 risks: Registry[RiskSchema] = Registry("risk")

@@ -117,7 +117,7 @@ def _on_worker_process_init(**_: Any) -> None:
     import_farm_modules()
 
 
-app = Celery("farm", include=["workers.tasks"])
+app = Celery("farm", include=["workers.tasks", "workers.batch"])
 configure(app)
 
 __all__ = ["app", "celery_config", "configure", "import_farm_modules"]

@@ -17,6 +17,7 @@ from farm.persist import Store, open_store
 from farm.run.blocks import TASKS_PER_WORKER, JobBlock, plan_blocks
 from farm.run.execute import execute_block_and_store, record_unfinished
 from farm.run.jobs import BacktestJob
+from farm.run.shutdown import ignore_in_pool_process
 from farm.run.sweep import SweepProgress
 
 ProgressFn = Callable[[SweepProgress], Any]
@@ -38,6 +39,7 @@ _progress: Any = None
 def _init_child(progress: Any) -> None:
     global _progress
     _progress = progress
+    ignore_in_pool_process()
 
 
 def _run_in_child(jobs_json: str, store_url: str, sweep_id: str) -> list[tuple[str, str]]:
@@ -99,21 +101,25 @@ class LocalExecutor:
                 for block in blocks
             }
             remaining = set(futures)
-            while remaining:
-                finished, remaining = wait(remaining, timeout=None if queue is None else PROGRESS_POLL,
-                                           return_when=FIRST_COMPLETED)
-                drain()
-                for future in finished:
-                    block = futures[future]
-                    try:
-                        statuses = future.result()
-                    except BrokenProcessPool as exc:
-                        statuses = record_unfinished(block.jobs, store, FarmError(f"the worker process died: {exc}"),
-                                                     sweep_id=sweep_id)
-                    except Exception as exc:  # noqa: BLE001 - a store that could not be written
-                        statuses = record_unfinished(block.jobs, store, exc, sweep_id=sweep_id)
-                    for key, status in statuses:
-                        count(key, status)
+            try:
+                while remaining:
+                    finished, remaining = wait(remaining, timeout=None if queue is None else PROGRESS_POLL,
+                                               return_when=FIRST_COMPLETED)
+                    drain()
+                    for future in finished:
+                        block = futures[future]
+                        try:
+                            statuses = future.result()
+                        except BrokenProcessPool as exc:
+                            statuses = record_unfinished(block.jobs, store, FarmError(f"the worker process died: {exc}"),
+                                                         sweep_id=sweep_id)
+                        except Exception as exc:  # noqa: BLE001 - a store that could not be written
+                            statuses = record_unfinished(block.jobs, store, exc, sweep_id=sweep_id)
+                        for key, status in statuses:
+                            count(key, status)
+            except BaseException:  # Ctrl-C, SIGTERM (farm.run.shutdown): stop now, not after the queued work
+                _stop_pool(pool)
+                raise
         if queue is not None:
             queue.close()
 
@@ -128,6 +134,21 @@ class LocalExecutor:
 
     def submit(self, sweep_id: str, jobs: Sequence[BacktestJob], store: Store) -> None:
         raise FarmError("detach needs the celery executor: a local pool ends with this process")
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Drop the queued blocks and end the pool's processes (their running jobs leave no record;
+    finished ones are stored). Python before 3.14 has no public call for the second half."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
 
 
 def get_executor(name: str, *, workers: int | None = None, block_size: int | None = None) -> Executor:
