@@ -143,7 +143,7 @@ def test_no_entry_uses_a_candle_closing_after_its_tick(seed, base, frame_interva
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.003, n)))
     df = pd.DataFrame({"timestamp": ts, "open": close, "high": close * 1.002, "low": close * 0.998,
                        "close": close, "volume": rng.uniform(1, 10, n)})[keep].reset_index(drop=True)
-    t = int(T0 + 150 * step + offset * MIN)
+    t = int(T0 + 150 * step + (offset * MIN) % (100 * step))  # inside the data, any minute off the grid
     signal = {"position": "long", "price_take_profit": 1e6, "price_stop_loss": 1e-6, "minute_estimated_time": 1}
     entries = []
     for perturbed in (False, True):
