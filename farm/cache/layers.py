@@ -29,7 +29,8 @@ from farm.cache.chunks import Chunk
 from farm.cache.stats import STATS
 from farm.persist import Store, StoreError
 from farm.persist.file_store import FileStore
-from farm.persist.store import split_prefix
+from farm.persist.store import describe, split_prefix
+from farm.redact import mask_text, mask_url
 
 log = logging.getLogger("farm.cache")
 
@@ -82,6 +83,8 @@ class RedisLayer:
         base, self.prefix = split_prefix(url)
         self.prefix = prefix or self.prefix
         self.url = base
+        self.where = mask_url(base)
+        """The server for messages (its password masked)."""
         self.ttl_seconds = int(ttl_seconds)
         self.retry_after = retry_after
         self.client = redis.Redis.from_url(base, socket_timeout=socket_timeout, socket_connect_timeout=2.0)
@@ -114,9 +117,9 @@ class RedisLayer:
         if not self._warned:
             self._warned = True
             log.warning("candle cache: Redis at %s is unavailable (%s); going on without it (next layer: the "
-                        "cold store, then the exchange)", self.url, exc)
+                        "cold store, then the exchange)", self.where, mask_text(str(exc)))
         else:
-            log.debug("candle cache: Redis at %s still unavailable: %s", self.url, exc)
+            log.debug("candle cache: Redis at %s still unavailable: %s", self.where, mask_text(str(exc)))
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one Redis operation; None (and the layer marked down) if Redis failed."""
@@ -147,7 +150,7 @@ class RedisLayer:
         if policy.startswith("allkeys"):
             log.warning("candle cache: Redis %s is also the broker and evicts with %s: queued tasks can be "
                         "evicted; give the cache its own Redis (see deploy/compose.yaml) or use volatile-lru",
-                        self.url, policy)
+                        self.where, policy)
 
     # -- chunks ---------------------------------------------------------------------------------
 
@@ -277,7 +280,7 @@ class StoreLayer:
 
     def __init__(self, store: Store):
         self.store = store
-        self.url = store.url
+        self.url = describe(store)
         # Local files: read directly (a pathlib round per key costs more than the read itself).
         # Chunk keys come from `keys.candle_chunk`, whose user-given parts are quoted.
         self._root = str(store.root) if isinstance(store, FileStore) else None

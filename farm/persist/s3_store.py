@@ -3,6 +3,12 @@
 The endpoint comes from FARM_S3_ENDPOINT_URL (MinIO, moto, Ceph...), credentials from the
 environment or boto3's usual chain, never from code. Transient errors are retried by boto3's
 standard retry mode with backoff (bounded attempts), then raised as a StoreError.
+
+`url` is `s3://BUCKET/PREFIX` and nothing else: it is what `open_store` opens, so a pool process
+or a worker that reopens the store from it lands on the same keys. The endpoint is a setting of
+each process (FARM_S3_ENDPOINT_URL), never part of the URL; messages name it apart (`where`).
+A store pickles as its configuration (bucket, prefix, endpoint), so a process that receives one
+gets a fresh client to the same place.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from farm.config import get_settings
 from farm.persist.store import StoreError, check_key
+from farm.redact import mask_url
 
 
 class S3Store:
@@ -23,7 +30,11 @@ class S3Store:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         endpoint = endpoint_url or get_settings().s3_endpoint_url
-        self.url = f"s3://{bucket}/{self.prefix}" + (f" (endpoint {endpoint})" if endpoint else "")
+        self.endpoint_url = endpoint
+        self.max_attempts = max_attempts
+        self.url = f"s3://{bucket}/{self.prefix}"
+        self.where = self.url + (f" (endpoint {mask_url(endpoint)})" if endpoint else "")
+        """The store for messages: its URL and the endpoint it reaches."""
         self.client = boto3.client(
             "s3",
             endpoint_url=endpoint,
@@ -31,12 +42,15 @@ class S3Store:
                           read_timeout=30),
         )
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_reopen, (self.bucket, self.prefix, self.endpoint_url, self.max_attempts))
+
     def _k(self, key: str) -> str:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _fail(self, what: str, key: str, exc: Exception) -> StoreError:
-        return StoreError(f"{self.url}: cannot {what} {key!r}: {exc}")
+        return StoreError(f"{self.where}: cannot {what} {key!r}: {exc}")
 
     def read(self, key: str) -> bytes | None:
         try:
@@ -89,3 +103,7 @@ class S3Store:
         except ClientError:
             kwargs: dict[str, Any] = {"Bucket": self.bucket}
             self.client.create_bucket(**kwargs)
+
+
+def _reopen(bucket: str, prefix: str, endpoint_url: str | None, max_attempts: int) -> S3Store:
+    return S3Store(bucket, prefix=prefix, endpoint_url=endpoint_url, max_attempts=max_attempts)

@@ -52,10 +52,9 @@ def default_store() -> Store:
     """Where results live: S3 when FARM_S3_BUCKET is set (workers on many hosts), else files
     under FARM_DATA_DIR (one machine, the embedded default). Redis holds no results: a cache's
     eviction policy must never be able to drop them."""
-    settings = get_settings()
-    if settings.s3_bucket:
-        return open_store(f"s3://{settings.s3_bucket}/{settings.s3_prefix}")
-    return open_store(f"file://{Path(settings.data_dir).resolve() / 'store'}")
+    from farm.persist.known import default_store_url
+
+    return open_store(default_store_url())
 
 
 def risk_groups(strategy_names: Sequence[str]) -> list[list[str]]:
@@ -126,8 +125,9 @@ def load_manifest(sweep_id: str, store: Store | None = None) -> SweepManifest:
     data = store.read(K.sweep_manifest(sweep_id))
     if data is None:
         from farm.errors import NotFoundError
+        from farm.persist.store import describe
 
-        raise NotFoundError(f"sweep {sweep_id} not found in {store.url}")
+        raise NotFoundError(f"sweep {sweep_id} not found in {describe(store)}")
     return SweepManifest.model_validate_json(data)
 
 
