@@ -197,6 +197,14 @@ class FarmSettings(BaseSettings):
     """Blocks shrink so a sweep has at least this many tasks when it has as many jobs, so no
     worker idles while another runs a big block; 0: 4 per local pool process, 16 on Celery (it
     cannot know its worker count: set this to 4 x your worker processes past 4 of them)."""
+    stores: str = ""
+    """Stores a worker writes to when a task names them, besides its own (S3 when FARM_S3_BUCKET
+    is set, else FARM_DATA_DIR/store): comma-separated URLs, a file:// one admitting the
+    directories under it. A task naming any other store is refused (farm.persist.known)."""
+    job_time_limit: float = Field(default=900, gt=0)
+    """Seconds one job may take on a Celery worker: a task of n jobs gets a soft limit of n times
+    this (its unfinished jobs are recorded as timed out) and a hard one a little later (its pool
+    process is killed and replaced)."""
     flower_user: str | None = None
     flower_password: str | None = None
     flower_port: int = 5555

@@ -27,6 +27,7 @@ from celery import Celery, signals
 from celery.utils.log import get_logger
 
 from farm.config import FarmSettings, get_settings
+from farm.redact import install_log_masking
 
 logger = get_logger(__name__)
 
@@ -41,8 +42,13 @@ def celery_config(settings: FarmSettings) -> dict[str, Any]:
         # (100 s by default); scale the sweep with the timeout so a short one is honoured.
         transport_options["unacked_restore_interval"] = max(1, min(10, settings.visibility_timeout // 4))
         transport_options["unacked_restore_throttle"] = 1
+    redis_broker = urlparse(settings.broker_url).scheme in ("redis", "rediss")
     return {
         "broker_url": settings.broker_url,
+        # The Redis transport dead-letters queue entries that are no message (workers.transport);
+        # the consumer refuses messages that are no farm task it can run (workers.consumer).
+        **({"broker_transport": "workers.transport:Transport"} if redis_broker else {}),
+        "worker_consumer": "workers.consumer:FarmConsumer",
         "result_backend": settings.result_backend or None,
         "task_serializer": "json",
         "result_serializer": "json",
@@ -103,6 +109,13 @@ def import_farm_modules(settings: FarmSettings | None = None) -> dict[str, str]:
                          name, failed[name], exc_info=True)
     mark_configured_imports(before)
     return failed
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _on_setup_logger(logger: Any = None, **_: Any) -> None:
+    """Every worker log line passes `farm.redact`'s filter: no URL password reaches a log."""
+    install_log_masking(*([logger] if logger is not None else []))
 
 
 @signals.worker_init.connect

@@ -19,7 +19,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from celery import Celery, group
 
@@ -27,6 +26,8 @@ from farm.config import get_settings
 from farm.errors import FarmError
 from farm.persist import Store
 from farm.persist import keys as K
+from farm.persist.known import store_name
+from farm.redact import mask_text, mask_url
 from farm.run.blocks import CELERY_MIN_TASKS, JobBlock, plan_blocks
 from farm.run.jobs import BacktestJob
 from farm.run.sweep import SweepProgress
@@ -39,16 +40,6 @@ FAST_POLL = 0.05
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[SweepProgress], Any]
-
-
-def masked_url(url: str) -> str:
-    """`url` as configured, with any password replaced by `**`."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = f"{parts.username or ''}:**"
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[-1]}"))
 
 
 class CeleryExecutor:
@@ -81,7 +72,7 @@ class CeleryExecutor:
     @property
     def broker(self) -> str:
         """The broker URL, its password masked (for messages)."""
-        return masked_url(str(self.app.conf.broker_url))
+        return mask_url(str(self.app.conf.broker_url))
 
     def check_broker(self) -> None:
         """Raise `FarmError` naming the broker unless it accepts a connection within a few seconds."""
@@ -92,7 +83,7 @@ class CeleryExecutor:
                                    timeout=self.connect_timeout)
         except Exception as exc:  # noqa: BLE001 - every transport has its own connection errors
             raise FarmError(
-                f"cannot reach the Celery broker at {url} ({type(exc).__name__}: {exc}); start it or set "
+                f"cannot reach the Celery broker at {url} ({type(exc).__name__}: {mask_text(str(exc))}); start it or set "
                 f"FARM_BROKER_URL"
             ) from None
         finally:
@@ -210,7 +201,7 @@ class CeleryExecutor:
             self.app.signature(
                 TASK_NAME if len(block.jobs) == 1 else BLOCK_TASK_NAME,
                 (block.jobs[0].model_dump(mode="json") if len(block.jobs) == 1
-                 else [job.model_dump(mode="json") for job in block.jobs], store.url),
+                 else [job.model_dump(mode="json") for job in block.jobs], store_name(store)),
                 {"sweep_id": sweep_id}, task_id=block.key, queue=queue, argsrepr=block.label,
                 kwargsrepr=f"sweep {sweep_id}",
             )
