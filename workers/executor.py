@@ -77,7 +77,10 @@ class CeleryExecutor:
     def check_broker(self) -> None:
         """Raise `FarmError` naming the broker unless it accepts a connection within a few seconds."""
         url = self.broker
-        conn = self.app.connection_for_write()
+        # Socket timeouts as short as the check (a Redis broker that accepts and never answers,
+        # or a TLS handshake nobody completes, fails the check instead of blocking it).
+        timeouts = {"socket_timeout": self.connect_timeout, "socket_connect_timeout": self.connect_timeout}
+        conn = self.app.connection_for_write(connect_timeout=self.connect_timeout, transport_options=timeouts)
         try:
             conn.ensure_connection(max_retries=2, interval_start=0, interval_step=0.5, interval_max=0.5,
                                    timeout=self.connect_timeout)
