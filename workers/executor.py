@@ -10,7 +10,9 @@ exists, whichever worker wrote it, so the coordinator needs no result backend an
 restarted. With `FARM_REDRIVE_AFTER` > 0 it re-queues a block that still has a job without a
 record that many seconds after its last submission (a lost message, a worker that died before
 the broker's visibility timeout redelivers); the worker skips the block's stored jobs, and a
-double run stores the same record under the same key.
+double run stores the same record under the same key. A task a worker refused (it names a store
+the worker does not know, `farm.persist.known`) is found in the dead letters and its jobs are
+recorded as failed with the worker's reason: a misconfigured farm ends its sweep, never hangs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlparse
 
 from celery import Celery, group
 
@@ -29,11 +32,17 @@ from farm.persist import keys as K
 from farm.persist.known import store_name
 from farm.redact import mask_text, mask_url
 from farm.run.blocks import CELERY_MIN_TASKS, JobBlock, plan_blocks
+from farm.run.execute import record_unfinished
 from farm.run.jobs import BacktestJob
 from farm.run.sweep import SweepProgress
 
 PUBLISH_BATCH = 500
 """Broker commands per pipeline when queuing a sweep's tasks."""
+REFUSAL_CHECK = 5.0
+"""Seconds without a finished job after which (and between which) the dead letters are read
+for this sweep's refused tasks."""
+DEAD_LETTERS_READ = 1000
+"""The newest dead letters read at each check."""
 FAST_POLL = 0.05
 """Seconds between store polls while tasks are finishing."""
 
@@ -131,7 +140,7 @@ class CeleryExecutor:
         block_of = {job.key: block for block in blocks for job in block.jobs}
         submitted = {block.key: time.monotonic() for block in blocks}
         """Blocks with a job still without a record, by key: when each was last queued."""
-        last_change = last_notice = time.monotonic()
+        last_change = last_notice = last_refusal_check = time.monotonic()
         spent = 0.0
         wait = FAST_POLL
         while pending:
@@ -167,6 +176,9 @@ class CeleryExecutor:
             idle = now - last_change
             if not pending:
                 break
+            if idle >= REFUSAL_CHECK and now - last_refusal_check >= REFUSAL_CHECK:
+                last_refusal_check = now
+                self._record_refused(sweep_id, {block_of[key].key: block_of[key] for key in pending}, store)
             if self.stall_timeout is not None and idle >= self.stall_timeout:
                 logger.warning("sweep %s: no task finished for %.0f s; %d of %d task(s) without a record; "
                                "stopped following (farm status %s)", sweep_id, idle, len(pending),
@@ -179,6 +191,27 @@ class CeleryExecutor:
                                self.broker)
 
     # ---- internals ---------------------------------------------------------------------------
+
+    def _record_refused(self, sweep_id: str, unfinished: dict[str, JobBlock], store: Store) -> None:
+        """Tasks of this sweep that a worker refused (dead-lettered, `workers.consumer`: a store
+        it does not know, a payload it cannot run) will never run: their jobs without a record
+        are recorded as failed with the worker's reason, so the sweep ends with every job
+        accounted for. Read from the dead-letter queue of a Redis broker (others: not checked)."""
+        from workers.deadletter import dead_letters
+
+        broker_url = str(self.app.conf.broker_url)
+        if urlparse(broker_url).scheme not in ("redis", "rediss"):
+            return
+        try:
+            letters = dead_letters(broker_url, self.app.conf.task_default_queue, limit=DEAD_LETTERS_READ)
+        except Exception as exc:  # noqa: BLE001 - a view only: the sweep goes on without it
+            logger.debug("sweep %s: could not read the dead letters: %s", sweep_id, exc)
+            return
+        refused = {letter["id"]: letter for letter in letters if letter.get("id") in unfinished}
+        for block_key, letter in refused.items():
+            reason = f"refused by worker {letter.get('worker')}: {letter.get('reason')}"
+            logger.error("sweep %s: task %s %s", sweep_id, unfinished[block_key].label, reason)
+            record_unfinished(unfinished[block_key].jobs, store, FarmError(reason), sweep_id=sweep_id)
 
     def _redrive(self, sweep_id: str, due: list[JobBlock], store: Store, submitted: dict[str, float],
                  now: float, redrive_after: float) -> None:

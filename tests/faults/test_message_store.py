@@ -17,9 +17,9 @@ import redis
 from farm.persist import keys as K
 from farm.persist import open_store
 from farm.persist.known import store_name
-from farm.run.sweep import plan_sweep
+from farm.run.sweep import plan_sweep, sweep
 from tests.conftest import REDIS_HOST, REDIS_PORT
-from tests.farm.conftest import BROKER_URL, wait_for
+from tests.farm.conftest import BROKER_URL, store_at, wait_for
 from workers.deadletter import dead_letters, dead_queue
 
 HIJACK_DB = 5
@@ -54,3 +54,21 @@ def test_a_message_naming_a_foreign_store_writes_nothing_there(broker_redis, cel
     assert worker.alive()
     broker_redis.delete(dead_queue(fresh_queue))
     elsewhere.rmdir()
+
+
+@pytest.mark.timeout(120)
+def test_a_sweep_whose_store_no_worker_knows_ends_with_every_job_refused(celery_app, registered, worker_processes,
+                                                                         fresh_queue, use_queue, tmp_path):
+    """The coordinator finds its refused tasks in the dead letters and records their jobs as
+    failed with the worker's reason: the sweep ends, every job accounted for, none run."""
+    worker = worker_processes("strict", fresh_queue, FARM_DATA_DIR=str(tmp_path / "worker-data"), FARM_STORES="")
+    use_queue(fresh_queue)
+    store = store_at(tmp_path / "coordinator-store")
+
+    result = sweep("tf-clean", ["ADA/BTC", "ETH/BTC"], executor="celery", store=store, out=tmp_path / "out")
+
+    assert result.tasks_run == 4 and len(result.failures) == 4
+    assert all("refused by worker strict@" in f.error and "not one of this worker's stores" in f.error
+               for f in result.failures), result.failures
+    assert not (tmp_path / "worker-data").exists()
+    assert "Task farm.run_job" not in worker.log()  # refused on receipt, never run
