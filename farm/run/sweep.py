@@ -187,5 +187,6 @@ def sweep(
         runner.submit(manifest.sweep_id, pending, store)
         return manifest.sweep_id
     runner.run(manifest.sweep_id, pending, store, on_progress=on_progress, skipped=skipped)
+    # A stored result found unreadable while reducing is quarantined and its job run again here.
     return reduce_sweep(manifest, store, out=Path(out) if out is not None else None, tasks_run=len(pending),
-                        tasks_skipped=skipped)
+                        tasks_skipped=skipped, rerun=lambda jobs: runner.run(manifest.sweep_id, jobs, store))
