@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from farm import registry
-from farm.config import get_config, get_settings
+from farm.config import get_config
 from farm.persist import Store, open_store
 from farm.persist import keys as K
 from farm.run.jobs import BacktestJob, loaded_modules_defining, strategy_code_version
@@ -93,11 +93,12 @@ def plan_sweep(walker_name: str, symbols: Sequence[str]) -> SweepManifest:
         if not isinstance(symbol, str) or not symbol.strip():
             raise ValueError(f"invalid symbol {symbol!r}")
     config = get_config().model_dump()
-    configured = set(get_settings().import_list())
     groups = risk_groups(names)
     # Each job names only the modules its own strategies need: one module a worker may not
     # import fails that module's tasks, not the whole sweep.
-    imports = {tuple(group): tuple(sorted(configured | set(loaded_modules_defining(group)))) for group in groups}
+    # Not the coordinator's FARM_IMPORTS: a module only the coordinator imports would fail every
+    # job on workers without it. Workers register exchanges and frames from their own FARM_IMPORTS.
+    imports = {tuple(group): loaded_modules_defining(group) for group in groups}
     versions = {tuple(group): strategy_code_version(group) for group in groups}
     jobs = [
         BacktestJob(
