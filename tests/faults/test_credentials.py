@@ -17,6 +17,7 @@ import pytest
 
 from farm.persist import keys as K
 from farm.persist import open_store
+from farm.persist.known import store_name
 from farm.run.sweep import plan_sweep
 from tests.farm.conftest import ROOT, wait_for
 from tests.farm.test_flower import free_port, get
@@ -50,7 +51,8 @@ def test_a_worker_log_masks_the_redis_password(broker_redis, celery_app, registe
     store = open_store(f"file://{data_dir / 'store'}")
     worker = worker_processes("masked", fresh_queue, FARM_DATA_DIR=str(data_dir), FARM_REDIS_URL=REFUSED)
     (job,) = plan_sweep("tf-clean", ["ADA/BTC"]).jobs[:1]
-    celery_app.send_task("farm.run_job", [job.model_dump(mode="json"), None], queue=fresh_queue, task_id=job.key)
+    celery_app.send_task("farm.run_job", [job.model_dump(mode="json"), store_name(store)], queue=fresh_queue,
+                         task_id=job.key)
     wait_for(lambda: store.exists(K.result(job.key)) or not worker.alive(), 60, lambda: worker.log())
     log = worker.log()
     assert "is unavailable" in log and "redis://farm:**@127.0.0.1:1/0" in log, log

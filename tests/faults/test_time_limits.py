@@ -41,3 +41,4 @@ def test_stuck_jobs_time_out_and_the_sweep_ends(stuck_registered, celery_app, wo
     ran = result.walker_results["ADA/BTC"].strategies
     assert [entry.strategy_name for entry in ran if entry.stats is not None] == [SMA_A]
     assert worker.alive(), worker.log()
+    assert worker.log().count("] received") == 3, worker.log()  # the killed task was not handed out again
