@@ -1,13 +1,13 @@
 """Every farm task is bounded: time limits derived from its work, set by the worker.
 
-A task of n jobs gets a soft limit of n x FARM_JOB_TIME_LIMIT seconds and a hard limit a little
-later (`time_limits`). The worker computes both from the message's job count (`FarmRequest`);
-a `timelimit` the message carries is ignored (a message carries no authority).
+A task of n jobs gets the limits of `farm.run.limits.time_limits`: a soft limit of
+n x FARM_JOB_TIME_LIMIT seconds and a hard one a little later. The worker computes both from the
+message's job count (`FarmRequest`); a `timelimit` the message carries is ignored (a message
+carries no authority).
 
-- At the soft limit the pool process gets SIGUSR1; during a farm task that raises `JobTimedOut`,
-  a `BaseException` so that no `except Exception` on the way (the engine reports a strategy's
-  exceptions and goes on) can swallow it. The task records its jobs without a record as failed
-  with "timed out" and returns.
+- At the soft limit the pool process gets SIGUSR1; inside the task (`farm.run.limits.
+  soft_limit_raises`) that raises `JobTimedOut` and the task records its jobs without a record as
+  failed with "timed out".
 - At the hard limit (code blocked in C that never sees the signal) the pool kills the process
   and starts another; `FarmTask.on_failure`, in the worker's main process, records the jobs
   without a record as failed with "timed out".
@@ -18,40 +18,16 @@ enforce neither.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
-from collections.abc import Iterator
 from typing import Any
 
 from billiard.exceptions import TimeLimitExceeded
 from celery import Task
 from celery.worker.request import Request
 
-from farm.config import FarmSettings, get_settings
-from farm.errors import FarmError
+from farm.run.limits import JobTimeoutError, time_limits
 
 logger = logging.getLogger(__name__)
-
-HARD_MARGIN = 0.1
-"""The hard limit is the soft one plus this fraction of it (at least HARD_MIN_MARGIN seconds):
-time for the task to record its timed-out jobs after the soft limit."""
-HARD_MIN_MARGIN = 2.0
-
-
-class JobTimedOut(BaseException):  # noqa: N818 - a signal from the pool, not an error of the job's code
-    """The soft time limit of the running farm task passed."""
-
-
-class JobTimeoutError(FarmError):
-    """A job's failure: its task ran past its time limit (the message says which)."""
-
-
-def time_limits(jobs: int, settings: FarmSettings | None = None) -> tuple[float, float]:
-    """(hard, soft) seconds for a task of `jobs` jobs, Celery's order."""
-    settings = settings or get_settings()
-    soft = max(1, jobs) * settings.job_time_limit
-    return soft + max(HARD_MIN_MARGIN, HARD_MARGIN * soft), soft
 
 
 def jobs_in(name: str, args: Any) -> int:
@@ -67,29 +43,6 @@ class FarmRequest(Request):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.time_limits = time_limits(jobs_in(self.name, self._request_dict.get("args")))
-
-
-@contextlib.contextmanager
-def soft_limit_raises() -> Iterator[None]:
-    """While in the block, the soft-limit signal raises `JobTimedOut` (outside it, the pool's own
-    handler is back)."""
-    sig = getattr(signal, "SIGUSR1", None)
-    if sig is None:
-        yield
-        return
-
-    def on_soft_limit(signum: int, frame: Any) -> None:
-        raise JobTimedOut()
-
-    try:
-        previous = signal.signal(sig, on_soft_limit)
-    except ValueError:  # not the main thread (an in-process test worker): no signal reaches us here
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(sig, previous)
 
 
 class FarmTask(Task):
@@ -120,5 +73,4 @@ def record_timed_out(name: str, args: Any, kwargs: Any, how: str) -> None:
         logger.exception("%s: could not record its jobs as timed out", name)
 
 
-__all__ = ["FarmRequest", "FarmTask", "JobTimedOut", "JobTimeoutError", "jobs_in", "record_timed_out",
-           "soft_limit_raises", "time_limits"]
+__all__ = ["FarmRequest", "FarmTask", "jobs_in", "record_timed_out"]

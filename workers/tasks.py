@@ -26,8 +26,9 @@ from farm.persist.known import resolve_store_url
 from farm.run.blocks import JobBlock
 from farm.run.execute import execute_block_and_store, record_unfinished
 from farm.run.jobs import BacktestJob, job_payload_key
+from farm.run.limits import JobTimedOut, JobTimeoutError, soft_limit_message, soft_limit_raises
 from workers.app import app
-from workers.limits import FarmTask, JobTimedOut, JobTimeoutError, soft_limit_raises, time_limits
+from workers.limits import FarmTask
 from workers.progress import ProgressForwarder
 
 logger = get_logger(__name__)
@@ -129,11 +130,10 @@ def _run_block(task: Any, jobs: tuple[BacktestJob, ...], store_url: str | None, 
             return execute_block_and_store(jobs, store, allowed_imports=get_settings().import_list(),
                                            raise_transient=True, sweep_id=sweep_id, on_job=forwarder.job_done)
     except JobTimedOut:
-        _, soft = time_limits(len(jobs))
-        how = f"the soft time limit of {soft:g} s ({len(jobs)} job(s) x FARM_JOB_TIME_LIMIT) passed"
-        logger.error("%s: %s after %.0f s; its jobs without a record are recorded as timed out", label, how,
+        message = soft_limit_message(len(jobs))
+        logger.error("%s: %s (after %.0f s); its jobs without a record are recorded as failed", label, message,
                      time.monotonic() - started)
-        return record_unfinished(jobs, store, JobTimeoutError(f"timed out: {how}"), sweep_id=sweep_id)
+        return record_unfinished(jobs, store, JobTimeoutError(message), sweep_id=sweep_id)
     except Exception as exc:  # noqa: BLE001 - TransientJobError, or a store that could not be written
         retries = task.request.retries or 0
         if retries < MAX_RETRIES:

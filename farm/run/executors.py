@@ -18,6 +18,7 @@ from farm.persist import Store
 from farm.run.blocks import TASKS_PER_WORKER, JobBlock, plan_blocks
 from farm.run.execute import execute_block_and_store, record_unfinished
 from farm.run.jobs import BacktestJob
+from farm.run.limits import JobTimedOut, JobTimeoutError, soft_limit, soft_limit_message, time_limits
 from farm.run.sweep import SweepProgress
 
 ProgressFn = Callable[[SweepProgress], Any]
@@ -53,14 +54,32 @@ def _run_in_child(jobs_json: str, sweep_id: str) -> list[tuple[str, str]]:
     assert _store is not None, "pool process started without _init_child"
     jobs = [BacktestJob.model_validate(job) for job in json.loads(jobs_json)]
     on_job = None if _progress is None else (lambda key, status: _progress.put((key, status)))
-    return execute_block_and_store(jobs, _store, sweep_id=sweep_id, on_job=on_job)
+    return run_bounded(jobs, _store, sweep_id=sweep_id, on_job=on_job)
+
+
+def run_bounded(jobs: Sequence[BacktestJob], store: Store, *, sweep_id: str,
+                on_job: Callable[[str, str], Any] | None = None) -> list[tuple[str, str]]:
+    """A block under its soft time limit (`farm.run.limits`): past it, the block's jobs without a
+    record are recorded as failed with "timed out" (a `get_signal` asleep in C included)."""
+    _, soft = time_limits(len(jobs))
+    try:
+        with soft_limit(soft):
+            return execute_block_and_store(jobs, store, sweep_id=sweep_id, on_job=on_job)
+    except JobTimedOut:
+        statuses = record_unfinished(jobs, store, JobTimeoutError(soft_limit_message(len(jobs))), sweep_id=sweep_id)
+        for key, status in statuses:
+            if on_job is not None:
+                on_job(key, status)
+        return statuses
 
 
 class LocalExecutor:
     """A process pool on this machine: no broker, no servers. Fork start keeps the parent's
     registrations (strategies defined in a script or a notebook work as they are). Jobs go to
     the pool as variant blocks (`farm.run.blocks`): FARM_BLOCK_SIZE jobs at most, shrunk so each
-    process gets at least 4 tasks when the sweep has the jobs for it."""
+    process gets at least 4 tasks when the sweep has the jobs for it. Each block runs under its
+    soft time limit (`run_bounded`); the local pool has no hard one (a block that ignores the
+    signal is not killed)."""
 
     def __init__(self, workers: int | None = None, *, block_size: int | None = None):
         self.workers = max(1, workers or os.cpu_count() or 1)
@@ -90,7 +109,7 @@ class LocalExecutor:
         blocks = self.blocks(jobs)
         if self.workers == 1:
             for block in blocks:
-                execute_block_and_store(block.jobs, store, sweep_id=sweep_id, on_job=count)
+                run_bounded(block.jobs, store, sweep_id=sweep_id, on_job=count)
             return
         context = multiprocessing.get_context("fork")
         queue = context.SimpleQueue() if on_progress else None

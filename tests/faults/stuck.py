@@ -14,6 +14,8 @@ from tests.farm.names import EXCHANGE, FRAME, SMA_A
 
 MODULE = "tests.faults.stuck"
 WALKER = "tf-stuck"
+ASLEEP_WALKER = "tf-asleep"
+"""Without the strategy that masks the signal: what the local pool (soft limit only) can stop."""
 
 
 def asleep(symbol: str, when: datetime) -> dict | None:
@@ -36,6 +38,7 @@ def register() -> None:
     farm.add_strategy("tf_asleep", "5m", asleep)
     farm.add_strategy("tf_deaf", "5m", deaf)
     farm.add_walker(WALKER, EXCHANGE, FRAME, ["tf_asleep", "tf_deaf", SMA_A])
+    farm.add_walker(ASLEEP_WALKER, EXCHANGE, FRAME, ["tf_asleep", SMA_A])
 
 
 register()

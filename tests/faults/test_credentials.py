@@ -77,3 +77,18 @@ def test_flower_credentials_are_not_in_its_process_arguments(farm_env, tmp_path)
             flower.terminate()
             flower.wait(20)
     assert PASSWORD not in log_path.read_text(errors="replace")
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("redis://:s3cret@cache:6379/0", "redis://:**@cache:6379/0"),
+    ("amqp://farm:s3cret@rabbit:5672//", "amqp://farm:**@rabbit:5672//"),
+    ("redis://cache:6379/0?prefix=p", "redis://cache:6379/0?prefix=p"),
+    ("Error connecting to rediss://u:s3cret@h:6380/1 and http://k:s3cret@minio:9000/b: refused",
+     "Error connecting to rediss://u:**@h:6380/1 and http://k:**@minio:9000/b: refused"),
+])
+def test_the_one_masking_rule(text, shown):
+    from farm.redact import mask_text, mask_url
+
+    assert mask_text(text) == shown
+    if " " not in text:
+        assert mask_url(text) == shown

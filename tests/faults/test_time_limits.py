@@ -42,3 +42,17 @@ def test_stuck_jobs_time_out_and_the_sweep_ends(stuck_registered, celery_app, wo
     assert [entry.strategy_name for entry in ran if entry.stats is not None] == [SMA_A]
     assert worker.alive(), worker.log()
     assert worker.log().count("] received") == 3, worker.log()  # the killed task was not handed out again
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "pool"])
+def test_a_job_asleep_in_c_times_out_on_the_local_executor(workers, stuck_registered, monkeypatch, tmp_path):
+    """The local executor sends the soft-limit signal itself; it has no hard limit."""
+    monkeypatch.setenv("FARM_JOB_TIME_LIMIT", "1")
+    result = sweep(stuck.ASLEEP_WALKER, ["ADA/BTC"], executor="local", workers=workers,
+                   store=store_at(tmp_path / "store"), out=tmp_path / "out", block_size=1)
+
+    (failure,) = result.failures
+    assert failure.strategy_name == "tf_asleep" and "timed out" in failure.error, result.failures
+    ran = result.walker_results["ADA/BTC"].strategies
+    assert [entry.strategy_name for entry in ran if entry.stats is not None] == [SMA_A]
