@@ -180,6 +180,9 @@ class FarmSettings(BaseSettings):
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
     s3_prefix: str = ""
+    s3_max_attempts: int = Field(default=4, ge=1)
+    """Attempts per S3 call (boto3's standard retry mode, with its backoff) before the store
+    reports the error; a task or the coordinator then waits and tries again."""
     data_dir: Path = Path(".farm")
     imports: str = ""
     dump_dir: Path = Path("dump")
@@ -201,6 +204,9 @@ class FarmSettings(BaseSettings):
     """Stores a worker writes to when a task names them, besides its own (S3 when FARM_S3_BUCKET
     is set, else FARM_DATA_DIR/store): comma-separated URLs, a file:// one admitting the
     directories under it. A task naming any other store is refused (farm.persist.known)."""
+    retry_backoff: float = Field(default=2.0, gt=0)
+    """Seconds before a Celery task's first retry after a transient error, doubling with each
+    retry up to 60 s: 3 retries for a data source, as many as it takes for the result store."""
     job_time_limit: float = Field(default=900, gt=0)
     """Seconds one job may take on a Celery worker: a task of n jobs gets a soft limit of n times
     this (its unfinished jobs are recorded as timed out) and a hard one a little later (its pool

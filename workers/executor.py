@@ -27,7 +27,7 @@ from celery import Celery, group
 
 from farm.config import get_settings
 from farm.errors import FarmError
-from farm.persist import Store
+from farm.persist import Store, StoreError
 from farm.persist import keys as K
 from farm.persist.known import store_name
 from farm.redact import mask_text, mask_url
@@ -43,12 +43,37 @@ REFUSAL_CHECK = 5.0
 for this sweep's refused tasks."""
 DEAD_LETTERS_READ = 1000
 """The newest dead letters read at each check."""
+STORE_BACKOFF_MAX = 15.0
+"""Longest wait between two polls of a result store that does not answer."""
 FAST_POLL = 0.05
 """Seconds between store polls while tasks are finishing."""
 
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[SweepProgress], Any]
+
+
+class StoreOutage:
+    """The coordinator riding out a result store that does not answer: it says so once, polls
+    again after a backoff (doubling to STORE_BACKOFF_MAX), and says when the store is back. The
+    workers meanwhile put their blocks back on the queue (`workers.tasks`): nothing is lost."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.wait = 0.0
+
+    def failed(self, sweep_id: str, exc: StoreError) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            logger.warning("sweep %s: the result store does not answer (%s); following again as it comes back",
+                           sweep_id, exc)
+        self.wait = min(STORE_BACKOFF_MAX, max(1.0, self.wait * 2))
+
+    def answered(self, sweep_id: str) -> None:
+        if self.since is not None:
+            logger.warning("sweep %s: the result store answers again after %.0f s", sweep_id,
+                           time.monotonic() - self.since)
+        self.since, self.wait = None, 0.0
 
 
 class CeleryExecutor:
@@ -141,23 +166,21 @@ class CeleryExecutor:
         submitted = {block.key: time.monotonic() for block in blocks}
         """Blocks with a job still without a record, by key: when each was last queued."""
         last_change = last_notice = last_refusal_check = time.monotonic()
+        outage = StoreOutage()
         spent = 0.0
         wait = FAST_POLL
         while pending:
             # Fast while tasks are finishing, backing off to poll_interval when nothing changes; a
             # store slow to answer (many pending jobs on S3) is polled less often, never in a loop.
-            time.sleep(max(wait, spent))
+            time.sleep(max(wait, spent, outage.wait))
             polled = time.monotonic()
-            changed = False
-            for key in list(pending):
-                if store.exists(K.result(key)):
-                    progress.done += 1
-                elif store.exists(K.failure(key)):
-                    progress.failed += 1
-                else:
-                    continue
-                del pending[key]
-                changed = True
+            try:
+                changed = self._poll(pending, store, progress)
+            except StoreError as exc:
+                outage.failed(sweep_id, exc)
+                last_change = time.monotonic()  # not a stall of the workers: they wait for the store too
+                continue
+            outage.answered(sweep_id)
             now = time.monotonic()
             spent = now - polled
             wait = FAST_POLL if changed else min(self.poll_interval, wait * 1.5)
@@ -192,6 +215,22 @@ class CeleryExecutor:
 
     # ---- internals ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _poll(pending: dict[str, BacktestJob], store: Store, progress: SweepProgress) -> bool:
+        """Move the jobs that have a record now out of `pending` into `progress`; True if any did
+        (those counted before a store error stay counted)."""
+        changed = False
+        for key in list(pending):
+            if store.exists(K.result(key)):
+                progress.done += 1
+            elif store.exists(K.failure(key)):
+                progress.failed += 1
+            else:
+                continue
+            del pending[key]
+            changed = True
+        return changed
+
     def _record_refused(self, sweep_id: str, unfinished: dict[str, JobBlock], store: Store) -> None:
         """Tasks of this sweep that a worker refused (dead-lettered, `workers.consumer`: a store
         it does not know, a payload it cannot run) will never run: their jobs without a record
@@ -211,7 +250,11 @@ class CeleryExecutor:
         for block_key, letter in refused.items():
             reason = f"refused by worker {letter.get('worker')}: {letter.get('reason')}"
             logger.error("sweep %s: task %s %s", sweep_id, unfinished[block_key].label, reason)
-            record_unfinished(unfinished[block_key].jobs, store, FarmError(reason), sweep_id=sweep_id)
+            try:
+                record_unfinished(unfinished[block_key].jobs, store, FarmError(reason), sweep_id=sweep_id)
+            except StoreError as exc:  # recorded at a later check, once the store answers
+                logger.warning("sweep %s: could not record the refused task yet: %s", sweep_id, exc)
+                return
 
     def _redrive(self, sweep_id: str, due: list[JobBlock], store: Store, submitted: dict[str, float],
                  now: float, redrive_after: float) -> None:

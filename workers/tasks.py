@@ -20,7 +20,7 @@ from celery.utils.log import get_logger
 from pydantic import ValidationError
 
 from farm.config import get_settings
-from farm.persist import Store, open_store
+from farm.persist import Store, StoreError, open_store
 from farm.persist import keys as K
 from farm.persist.known import resolve_store_url
 from farm.run.blocks import JobBlock
@@ -36,8 +36,9 @@ logger = get_logger(__name__)
 TASK_NAME = "farm.run_job"
 BLOCK_TASK_NAME = "farm.run_block"
 MAX_RETRIES = 3
-BACKOFF_SECONDS = 2.0
-"""First retry after this many seconds, doubling each time (2, 4, 8 s), capped at BACKOFF_MAX."""
+"""Retries of a block after a transient error of its own (a data source timing out); a result
+store that cannot be reached is waited for without a limit (the block goes back to the queue):
+the tasks' own `max_retries` is None (unlimited) and the data-source retries pass this one."""
 BACKOFF_MAX = 60.0
 PROGRESS_MIN_INTERVAL = 1.0
 
@@ -50,14 +51,16 @@ def job_label(job: BacktestJob) -> str:
 
 
 def retry_delay(retries: int) -> float:
-    return min(BACKOFF_MAX, BACKOFF_SECONDS * 2**retries)
+    """FARM_RETRY_BACKOFF seconds (2 s by default) before the first retry, doubling each time
+    (2, 4, 8 s), capped at BACKOFF_MAX."""
+    return min(BACKOFF_MAX, get_settings().retry_backoff * 2**min(retries, 16))
 
 
 def summary(key: str | None, status: str, sweep_id: str | None) -> dict[str, Any]:
     return {"key": key, "status": status, "sweep_id": sweep_id}
 
 
-@app.task(name=TASK_NAME, bind=True, acks_late=True, max_retries=MAX_RETRIES, base=FarmTask)
+@app.task(name=TASK_NAME, bind=True, acks_late=True, max_retries=None, base=FarmTask)
 def run_job(self: Any, job: dict[str, Any], store_url: str | None, sweep_id: str | None = None) -> dict[str, Any]:
     """Run `job` (a `BacktestJob` as a JSON dict) and store its record in the worker's store that
     `store_url` names (`worker_store`) (a block of one job: what the coordinator queues with
@@ -70,7 +73,7 @@ def run_job(self: Any, job: dict[str, Any], store_url: str | None, sweep_id: str
     return summary(key, status, sweep_id)
 
 
-@app.task(name=BLOCK_TASK_NAME, bind=True, acks_late=True, max_retries=MAX_RETRIES, base=FarmTask)
+@app.task(name=BLOCK_TASK_NAME, bind=True, acks_late=True, max_retries=None, base=FarmTask)
 def run_block(self: Any, jobs: list[dict[str, Any]], store_url: str | None, sweep_id: str | None = None
               ) -> dict[str, Any]:
     """Run a variant block (`farm.run.blocks`: `BacktestJob` dicts of one strategy's variants on
@@ -136,6 +139,8 @@ def _run_block(task: Any, jobs: tuple[BacktestJob, ...], store_url: str | None, 
         return record_unfinished(jobs, store, JobTimeoutError(message), sweep_id=sweep_id)
     except Exception as exc:  # noqa: BLE001 - TransientJobError, or a store that could not be written
         retries = task.request.retries or 0
+        if _store_unreachable(exc):
+            raise _wait_for_store(task, label, exc, retries) from exc
         if retries < MAX_RETRIES:
             delay = retry_delay(retries)
             logger.warning("%s: %s: %s; retry %d of %d in %.0f s", label, type(exc).__name__, exc,
@@ -144,7 +149,29 @@ def _run_block(task: Any, jobs: tuple[BacktestJob, ...], store_url: str | None, 
                              argsrepr=getattr(task.request, "argsrepr", None),
                              kwargsrepr=getattr(task.request, "kwargsrepr", None)) from exc
         logger.error("%s: giving up after %d retries: %s: %s", label, MAX_RETRIES, type(exc).__name__, exc)
-        return record_unfinished(jobs, store, exc, sweep_id=sweep_id)
+        try:
+            return record_unfinished(jobs, store, exc, sweep_id=sweep_id)
+        except StoreError as store_exc:
+            if not store_exc.transient:
+                raise
+            raise _wait_for_store(task, label, store_exc, retries) from store_exc
+
+
+def _store_unreachable(exc: BaseException) -> bool:
+    """The result store did not answer (a record could not be written or checked), and may later."""
+    return isinstance(exc, StoreError) and exc.transient
+
+
+def _wait_for_store(task: Any, label: str, exc: StoreError, retries: int) -> BaseException:
+    """The block goes back to the queue (a retry without a limit, at the capped backoff): with
+    the store out of reach no record, not even a failure, can be written, and a task that gave
+    up would leave its jobs with none."""
+    delay = retry_delay(retries)
+    logger.warning("%s: the result store is unreachable (%s); the block goes back to the queue, retry %d in "
+                   "%.0f s", label, exc, retries + 1, delay)
+    return task.retry(exc=exc, countdown=delay, max_retries=None,
+                      argsrepr=getattr(task.request, "argsrepr", None),
+                      kwargsrepr=getattr(task.request, "kwargsrepr", None))
 
 
 def _invalid_job(key: str | None, job: Any, store_url: str | None, sweep_id: str | None,

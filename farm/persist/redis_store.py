@@ -31,7 +31,8 @@ class RedisStore:
         try:
             return fn(*args)
         except redis.RedisError as exc:
-            raise StoreError(f"{self.where}: cannot {what} {key!r}: {exc}") from exc
+            transient = isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
+            raise StoreError(f"{self.where}: cannot {what} {key!r}: {exc}", transient=transient) from exc
 
     def read(self, key: str) -> bytes | None:
         return self._call("read", key, self.client.get, self._k(key))

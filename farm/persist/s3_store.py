@@ -18,7 +18,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from farm.config import get_settings
 from farm.persist.store import StoreError, check_key
@@ -26,10 +27,13 @@ from farm.redact import mask_url
 
 
 class S3Store:
-    def __init__(self, bucket: str, *, prefix: str = "", endpoint_url: str | None = None, max_attempts: int = 4):
+    def __init__(self, bucket: str, *, prefix: str = "", endpoint_url: str | None = None,
+                 max_attempts: int | None = None):
+        settings = get_settings()
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        endpoint = endpoint_url or get_settings().s3_endpoint_url
+        endpoint = endpoint_url or settings.s3_endpoint_url
+        max_attempts = max_attempts or settings.s3_max_attempts
         self.endpoint_url = endpoint
         self.max_attempts = max_attempts
         self.url = f"s3://{bucket}/{self.prefix}"
@@ -50,7 +54,7 @@ class S3Store:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _fail(self, what: str, key: str, exc: Exception) -> StoreError:
-        return StoreError(f"{self.where}: cannot {what} {key!r}: {exc}")
+        return StoreError(f"{self.where}: cannot {what} {key!r}: {exc}", transient=_transient(exc))
 
     def read(self, key: str) -> bytes | None:
         try:
@@ -103,6 +107,21 @@ class S3Store:
         except ClientError:
             kwargs: dict[str, Any] = {"Bucket": self.bucket}
             self.client.create_bucket(**kwargs)
+
+
+TRANSIENT_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
+                             "ServiceUnavailable", "InternalError", "503", "500", "502", "504"})
+
+
+def _transient(exc: Exception) -> bool:
+    """A connection or timeout error, or a 5xx/throttling reply: S3 may answer later (missing
+    credentials or a refusal will not)."""
+    if isinstance(exc, (BotoConnectionError, HTTPClientError)):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or exc.response.get("Error", {}).get("Code") in TRANSIENT_CODES
+    return False
 
 
 def _reopen(bucket: str, prefix: str, endpoint_url: str | None, max_attempts: int) -> S3Store:

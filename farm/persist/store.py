@@ -14,7 +14,15 @@ from farm.errors import FarmError
 
 
 class StoreError(FarmError):
-    """A store that cannot be reached, read or written; the message names the store and key."""
+    """A store that cannot be reached, read or written; the message names the store and key.
+
+    `transient` is True when the store may answer later (a connection refused or reset, a
+    timeout, a 5xx or a throttling reply): whoever holds a record waits and tries again rather
+    than giving the record up. A refusal (access denied, no such bucket) is not transient."""
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 @runtime_checkable
