@@ -15,28 +15,53 @@ import functools
 import logging
 from collections.abc import Iterable
 
+from farm.breaker import Breaker
 from farm.config import get_settings
 from farm.persist.store import split_prefix
+from farm.redact import mask_url
 
 log = logging.getLogger("farm.status")
 TTL_SECONDS = 30 * 24 * 3600
 
 
 def _client():  # type: ignore[no-untyped-def]
+    """The record's Redis client, or None without FARM_REDIS_URL or while its breaker is open
+    (a Redis that failed is skipped for a while: a hung one must not cost a timeout per job)."""
     url = get_settings().redis_url
     if not url:
         return None
     base, _ = split_prefix(url)  # the cache's ?prefix= is not a redis-py option
-    return _client_for(base)
+    client, breaker = _client_for(base)
+    return client if breaker.closed else None
+
+
+def _breaker() -> Breaker | None:
+    url = get_settings().redis_url
+    return _client_for(split_prefix(url)[0])[1] if url else None
+
+
+def _failed(exc: BaseException) -> None:
+    breaker = _breaker()
+    if breaker is not None:
+        breaker.failure(exc)
+
+
+def _answered() -> None:
+    breaker = _breaker()
+    if breaker is not None:
+        breaker.success()
 
 
 @functools.lru_cache(maxsize=8)
 def _client_for(url: str):  # type: ignore[no-untyped-def]
-    """One client (one connection pool) per URL and process: a worker marks every task it runs,
-    and a new connection per mark cost more than the mark. redis-py pools reconnect after a fork."""
+    """One client (one connection pool) and breaker per URL and process: a worker marks every
+    task it runs, and a new connection per mark cost more than the mark. redis-py pools
+    reconnect after a fork."""
     import redis
 
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return client, Breaker(f"sweep status record: Redis at {mask_url(url)}", log,
+                           consequence="sweeps go on and `farm status` reads the result store")
 
 
 def key(sweep_id: str) -> str:
@@ -60,7 +85,9 @@ def open_record(sweep_id: str, *, walker_name: str, total: int, symbols: int, st
             pipe.expire(f"{key(sweep_id)}{suffix}", TTL_SECONDS)
         pipe.execute()
     except Exception as exc:  # noqa: BLE001 - best effort, the store is the truth
-        log.warning("sweep %s: could not write its status record to Redis: %s", sweep_id, exc)
+        _failed(exc)
+        return
+    _answered()
 
 
 def mark(sweep_id: str, task_key: str, *, ok: bool) -> None:
@@ -76,7 +103,9 @@ def mark(sweep_id: str, task_key: str, *, ok: bool) -> None:
         pipe.expire(f"{key(sweep_id)}:{'done' if ok else 'failed'}", TTL_SECONDS)
         pipe.execute()
     except Exception as exc:  # noqa: BLE001
-        log.debug("sweep %s: status mark failed: %s", sweep_id, exc)
+        _failed(exc)
+        return
+    _answered()
 
 
 def read(sweep_id: str) -> tuple[int, int, int] | None:
@@ -91,8 +120,9 @@ def read(sweep_id: str) -> tuple[int, int, int] | None:
         pipe.scard(f"{key(sweep_id)}:failed")
         total, done, failed = pipe.execute()
     except Exception as exc:  # noqa: BLE001
-        log.debug("sweep %s: status read failed: %s", sweep_id, exc)
+        _failed(exc)
         return None
+    _answered()
     if total is None:
         return None
     return int(total), int(done), int(failed)
