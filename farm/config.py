@@ -186,9 +186,9 @@ class FarmSettings(BaseSettings):
     data_dir: Path = Path(".farm")
     imports: str = ""
     dump_dir: Path = Path("dump")
-    visibility_timeout: int = 3600
+    visibility_timeout: int = Field(default=3600, gt=0)
     """Seconds before the Redis broker redelivers an unacknowledged task (a killed worker's)."""
-    redrive_after: float = 0.0
+    redrive_after: float = Field(default=0.0, ge=0)
     """Seconds after which the coordinator re-submits a task with no stored record (0: never).
     Double runs are harmless: a task's result is stored under its content hash."""
     block_size: int = Field(default=50, ge=1)
