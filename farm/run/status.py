@@ -69,8 +69,9 @@ def key(sweep_id: str) -> str:
 
 
 def open_record(sweep_id: str, *, walker_name: str, total: int, symbols: int, strategies: int,
-                stored: Iterable[str] = ()) -> None:
-    """At submission: what the sweep is, and the tasks already stored (a re-run's skipped ones)."""
+                stored: Iterable[str] = (), pending: Iterable[str] = ()) -> None:
+    """At submission: what the sweep is, the tasks already stored (a re-run's skipped ones), and
+    the tasks about to run (whatever the record said of them before is dropped)."""
     client = _client()
     if client is None:
         return
@@ -81,6 +82,10 @@ def open_record(sweep_id: str, *, walker_name: str, total: int, symbols: int, st
         stored = list(stored)
         if stored:
             pipe.sadd(f"{key(sweep_id)}:done", *stored)
+        pending = list(pending)
+        if pending:  # an earlier run's outcome of the jobs about to run again is no longer theirs
+            pipe.srem(f"{key(sweep_id)}:failed", *pending)
+            pipe.srem(f"{key(sweep_id)}:done", *pending)
         for suffix in ("", ":done", ":failed"):
             pipe.expire(f"{key(sweep_id)}{suffix}", TTL_SECONDS)
         pipe.execute()
@@ -106,6 +111,47 @@ def mark(sweep_id: str, task_key: str, *, ok: bool) -> None:
         _failed(exc)
         return
     _answered()
+
+
+def members(sweep_id: str) -> tuple[set[str], set[str]] | None:
+    """(done keys, failed keys) as the record has them, or None without a readable record."""
+    client = _client()
+    if client is None:
+        return None
+    try:
+        pipe = client.pipeline()
+        pipe.exists(key(sweep_id))
+        pipe.smembers(f"{key(sweep_id)}:done")
+        pipe.smembers(f"{key(sweep_id)}:failed")
+        exists, done, failed = pipe.execute()
+    except Exception as exc:  # noqa: BLE001
+        _failed(exc)
+        return None
+    _answered()
+    if not exists:
+        return None
+    return {k.decode() for k in done}, {k.decode() for k in failed}
+
+
+def repair(sweep_id: str, *, done: Iterable[str] = (), failed: Iterable[str] = ()) -> None:
+    """Put back what the store holds and the record missed (a mark lost while Redis was away,
+    an evicted set): the record is a view of the store, rebuilt from it."""
+    client = _client()
+    done, failed = list(done), list(failed)
+    if client is None or not (done or failed):
+        return
+    try:
+        pipe = client.pipeline()
+        if done:
+            pipe.sadd(f"{key(sweep_id)}:done", *done)
+            pipe.srem(f"{key(sweep_id)}:failed", *done)
+        if failed:
+            pipe.sadd(f"{key(sweep_id)}:failed", *failed)
+        for suffix in (":done", ":failed"):
+            pipe.expire(f"{key(sweep_id)}{suffix}", TTL_SECONDS)
+        pipe.execute()
+    except Exception as exc:  # noqa: BLE001 - a view: repaired next time
+        _failed(exc)
 
 
 def read(sweep_id: str) -> tuple[int, int, int] | None:

@@ -133,20 +133,30 @@ def load_manifest(sweep_id: str, store: Store | None = None) -> SweepManifest:
 
 
 def sweep_status(sweep_id: str, store: Store | None = None) -> SweepProgress:
-    """Progress from the Redis status record when there is one, else from the store: any client,
-    any host, coordinator running or not."""
+    """Progress from the store, any client, any host, coordinator running or not. The Redis
+    status record (FARM_REDIS_URL) is a view that spares the store a look at each job it counts
+    as done; every other job is looked up in the store, and what the record missed is put back
+    (`status.repair`): a lost mark or an evicted set never shows a finished job as unfinished."""
     from farm.run import status
 
-    record = status.read(sweep_id)
-    if record is not None:
-        total, done, failed = record
-        return SweepProgress(sweep_id=sweep_id, total=total, done=done, failed=failed)
     store = store or default_store()
     manifest = load_manifest(sweep_id, store)
-    done = sum(store.exists(K.result(j.key)) for j in manifest.jobs)
-    failed = sum(
-        not store.exists(K.result(j.key)) and store.exists(K.failure(j.key)) for j in manifest.jobs
-    )
+    record = status.members(sweep_id)
+    known_done = record[0] if record is not None else set()
+    done = failed = 0
+    found_done: list[str] = []
+    found_failed: list[str] = []
+    for job in manifest.jobs:
+        if job.key in known_done:
+            done += 1
+        elif store.exists(K.result(job.key)):
+            done += 1
+            found_done.append(job.key)
+        elif store.exists(K.failure(job.key)):
+            failed += 1
+            found_failed.append(job.key)
+    if record is not None:
+        status.repair(sweep_id, done=found_done, failed=[k for k in found_failed if k not in record[1]])
     return SweepProgress(sweep_id=sweep_id, total=len(manifest.jobs), done=done, failed=failed)
 
 
@@ -182,7 +192,8 @@ def sweep(
     pending_keys = {job.key for job in pending}
     status.open_record(manifest.sweep_id, walker_name=walker_name, total=len(manifest.jobs),
                        symbols=len(manifest.symbols), strategies=len(manifest.strategies),
-                       stored=[job.key for job in manifest.jobs if job.key not in pending_keys])
+                       stored=[job.key for job in manifest.jobs if job.key not in pending_keys],
+                       pending=pending_keys)
     runner = get_executor(executor, workers=workers, block_size=block_size)
     if detach:
         runner.submit(manifest.sweep_id, pending, store)
