@@ -399,9 +399,10 @@ def flower(
         if not settings.flower_user or not settings.flower_password:
             raise UsageError("set FARM_FLOWER_USER and FARM_FLOWER_PASSWORD: Flower never runs without auth here")
     args = ["-A", "workers.app:app", "flower", f"--address={settings.flower_address}",
-            f"--port={port or settings.flower_port}",
-            f"--basic-auth={settings.flower_user}:{settings.flower_password}"]
-    _exec_celery(args)
+            f"--port={port or settings.flower_port}"]
+    # The credentials go by environment (Flower reads FLOWER_BASIC_AUTH), never on the command
+    # line, where `ps` shows them to every user of the host.
+    _exec_celery(args, env={"FLOWER_BASIC_AUTH": f"{settings.flower_user}:{settings.flower_password}"})
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -474,11 +475,12 @@ def batch_list(imports: ImportsOption = None) -> None:
                        f"{days}; due night {night_of(b)}")
 
 
-def _exec_celery(args: list[str]) -> None:
-    """Replace this process with `python -m celery ...` (signals and exit codes pass straight through)."""
+def _exec_celery(args: list[str], env: dict[str, str] | None = None) -> None:
+    """Replace this process with `python -m celery ...` (signals and exit codes pass straight
+    through), with `env` added to the environment."""
     import os
 
-    os.execvp(sys.executable, [sys.executable, "-m", "celery", *args])
+    os.execvpe(sys.executable, [sys.executable, "-m", "celery", *args], {**os.environ, **(env or {})})
 
 
 cache_app = typer.Typer(help="The shared candle cache (on when FARM_REDIS_URL and/or FARM_S3_BUCKET is set).",
@@ -535,6 +537,9 @@ def cache_stats_command() -> None:
 
 
 def main() -> None:
+    from farm.redact import install_log_masking
+
+    install_log_masking()
     app()
 
 

@@ -229,12 +229,15 @@ class FarmSettings(BaseSettings):
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
     s3_prefix: str = ""
+    s3_max_attempts: int = Field(default=4, ge=1)
+    """Attempts per S3 call (boto3's standard retry mode, with its backoff) before the store
+    reports the error; a task or the coordinator then waits and tries again."""
     data_dir: Path = Path(".farm")
     imports: str = ""
     dump_dir: Path = Path("dump")
-    visibility_timeout: int = 3600
+    visibility_timeout: int = Field(default=3600, gt=0)
     """Seconds before the Redis broker redelivers an unacknowledged task (a killed worker's)."""
-    redrive_after: float = 0.0
+    redrive_after: float = Field(default=0.0, ge=0)
     """Seconds after which the coordinator re-submits a task with no stored record (0: never).
     Double runs are harmless: a task's result is stored under its content hash."""
     block_size: int = Field(default=50, ge=1)
@@ -246,6 +249,17 @@ class FarmSettings(BaseSettings):
     """Blocks shrink so a sweep has at least this many tasks when it has as many jobs, so no
     worker idles while another runs a big block; 0: 4 per local pool process, 16 on Celery (it
     cannot know its worker count: set this to 4 x your worker processes past 4 of them)."""
+    stores: str = ""
+    """Stores a worker writes to when a task names them, besides its own (S3 when FARM_S3_BUCKET
+    is set, else FARM_DATA_DIR/store): comma-separated URLs, a file:// one admitting the
+    directories under it. A task naming any other store is refused (farm.persist.known)."""
+    retry_backoff: float = Field(default=2.0, gt=0)
+    """Seconds before a Celery task's first retry after a transient error, doubling with each
+    retry up to 60 s: 3 retries for a data source, as many as it takes for the result store."""
+    job_time_limit: float = Field(default=900, gt=0)
+    """Seconds one job may take on a Celery worker: a task of n jobs gets a soft limit of n times
+    this (its unfinished jobs are recorded as timed out) and a hard one a little later (its pool
+    process is killed and replaced)."""
     flower_user: str | None = None
     flower_password: str | None = None
     flower_port: int = 5555

@@ -27,23 +27,38 @@ from celery import Celery, signals
 from celery.utils.log import get_logger
 
 from farm.config import FarmSettings, get_settings
+from farm.redact import install_log_masking
 
 logger = get_logger(__name__)
 
 REDIS_SCHEMES = ("redis", "rediss", "sentinel", "socket", "unix")
+BROKER_TIMEOUT = 10.0
+"""Seconds a broker connection may take to open, and any one broker call to answer (above
+the Redis transport's 1 s BRPOP polls)."""
 
 
 def celery_config(settings: FarmSettings) -> dict[str, Any]:
     """The Celery settings the farm runs with, from the farm's own settings."""
     transport_options: dict[str, Any] = {"visibility_timeout": settings.visibility_timeout}
     if urlparse(settings.broker_url).scheme in REDIS_SCHEMES:
+        # A frozen broker (or `rediss://` against a plain Redis, whose TLS handshake is never
+        # answered) ends every call within these seconds instead of blocking forever.
+        transport_options["socket_connect_timeout"] = BROKER_TIMEOUT
+        transport_options["socket_timeout"] = BROKER_TIMEOUT
         # kombu scans for expired unacknowledged messages every interval × throttle seconds
         # (100 s by default); scale the sweep with the timeout so a short one is honoured.
         transport_options["unacked_restore_interval"] = max(1, min(10, settings.visibility_timeout // 4))
         transport_options["unacked_restore_throttle"] = 1
+    redis_broker = urlparse(settings.broker_url).scheme in ("redis", "rediss")
     return {
         "broker_url": settings.broker_url,
+        # The Redis transport dead-letters queue entries that are no message (workers.transport);
+        # the consumer refuses messages that are no farm task it can run (workers.consumer).
+        **({"broker_transport": "workers.transport:Transport"} if redis_broker else {}),
+        "worker_consumer": "workers.consumer:FarmConsumer",
         "result_backend": settings.result_backend or None,
+        "redis_socket_connect_timeout": BROKER_TIMEOUT,
+        "redis_socket_timeout": BROKER_TIMEOUT,
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
@@ -103,6 +118,13 @@ def import_farm_modules(settings: FarmSettings | None = None) -> dict[str, str]:
                          name, failed[name], exc_info=True)
     mark_configured_imports(before)
     return failed
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _on_setup_logger(logger: Any = None, **_: Any) -> None:
+    """Every worker log line passes `farm.redact`'s filter: no URL password reaches a log."""
+    install_log_masking(*([logger] if logger is not None else []))
 
 
 @signals.worker_init.connect

@@ -10,7 +10,9 @@ exists, whichever worker wrote it, so the coordinator needs no result backend an
 restarted. With `FARM_REDRIVE_AFTER` > 0 it re-queues a block that still has a job without a
 record that many seconds after its last submission (a lost message, a worker that died before
 the broker's visibility timeout redelivers); the worker skips the block's stored jobs, and a
-double run stores the same record under the same key.
+double run stores the same record under the same key. A task a worker refused (it names a store
+the worker does not know, `farm.persist.known`) is found in the dead letters and its jobs are
+recorded as failed with the worker's reason: a misconfigured farm ends its sweep, never hangs.
 """
 
 from __future__ import annotations
@@ -19,20 +21,30 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlparse
 
 from celery import Celery, group
 
 from farm.config import get_settings
 from farm.errors import FarmError
-from farm.persist import Store
+from farm.persist import Store, StoreError
 from farm.persist import keys as K
+from farm.persist.known import store_name
+from farm.redact import mask_text, mask_url
 from farm.run.blocks import CELERY_MIN_TASKS, JobBlock, plan_blocks
+from farm.run.execute import record_unfinished
 from farm.run.jobs import BacktestJob
 from farm.run.sweep import SweepProgress
 
 PUBLISH_BATCH = 500
 """Broker commands per pipeline when queuing a sweep's tasks."""
+REFUSAL_CHECK = 5.0
+"""Seconds without a finished job after which (and between which) the dead letters are read
+for this sweep's refused tasks."""
+DEAD_LETTERS_READ = 1000
+"""The newest dead letters read at each check."""
+STORE_BACKOFF_MAX = 15.0
+"""Longest wait between two polls of a result store that does not answer."""
 FAST_POLL = 0.05
 """Seconds between store polls while tasks are finishing."""
 
@@ -41,14 +53,27 @@ logger = logging.getLogger(__name__)
 ProgressFn = Callable[[SweepProgress], Any]
 
 
-def masked_url(url: str) -> str:
-    """`url` as configured, with any password replaced by `**`."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = f"{parts.username or ''}:**"
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[-1]}"))
+class StoreOutage:
+    """The coordinator riding out a result store that does not answer: it says so once, polls
+    again after a backoff (doubling to STORE_BACKOFF_MAX), and says when the store is back. The
+    workers meanwhile put their blocks back on the queue (`workers.tasks`): nothing is lost."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.wait = 0.0
+
+    def failed(self, sweep_id: str, exc: StoreError) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            logger.warning("sweep %s: the result store does not answer (%s); following again as it comes back",
+                           sweep_id, exc)
+        self.wait = min(STORE_BACKOFF_MAX, max(1.0, self.wait * 2))
+
+    def answered(self, sweep_id: str) -> None:
+        if self.since is not None:
+            logger.warning("sweep %s: the result store answers again after %.0f s", sweep_id,
+                           time.monotonic() - self.since)
+        self.since, self.wait = None, 0.0
 
 
 class CeleryExecutor:
@@ -81,18 +106,21 @@ class CeleryExecutor:
     @property
     def broker(self) -> str:
         """The broker URL, its password masked (for messages)."""
-        return masked_url(str(self.app.conf.broker_url))
+        return mask_url(str(self.app.conf.broker_url))
 
     def check_broker(self) -> None:
         """Raise `FarmError` naming the broker unless it accepts a connection within a few seconds."""
         url = self.broker
-        conn = self.app.connection_for_write()
+        # Socket timeouts as short as the check (a Redis broker that accepts and never answers,
+        # or a TLS handshake nobody completes, fails the check instead of blocking it).
+        timeouts = {"socket_timeout": self.connect_timeout, "socket_connect_timeout": self.connect_timeout}
+        conn = self.app.connection_for_write(connect_timeout=self.connect_timeout, transport_options=timeouts)
         try:
             conn.ensure_connection(max_retries=2, interval_start=0, interval_step=0.5, interval_max=0.5,
                                    timeout=self.connect_timeout)
         except Exception as exc:  # noqa: BLE001 - every transport has its own connection errors
             raise FarmError(
-                f"cannot reach the Celery broker at {url} ({type(exc).__name__}: {exc}); start it or set "
+                f"cannot reach the Celery broker at {url} ({type(exc).__name__}: {mask_text(str(exc))}); start it or set "
                 f"FARM_BROKER_URL"
             ) from None
         finally:
@@ -137,24 +165,22 @@ class CeleryExecutor:
         block_of = {job.key: block for block in blocks for job in block.jobs}
         submitted = {block.key: time.monotonic() for block in blocks}
         """Blocks with a job still without a record, by key: when each was last queued."""
-        last_change = last_notice = time.monotonic()
+        last_change = last_notice = last_refusal_check = time.monotonic()
+        outage = StoreOutage()
         spent = 0.0
         wait = FAST_POLL
         while pending:
             # Fast while tasks are finishing, backing off to poll_interval when nothing changes; a
             # store slow to answer (many pending jobs on S3) is polled less often, never in a loop.
-            time.sleep(max(wait, spent))
+            time.sleep(max(wait, spent, outage.wait))
             polled = time.monotonic()
-            changed = False
-            for key in list(pending):
-                if store.exists(K.result(key)):
-                    progress.done += 1
-                elif store.exists(K.failure(key)):
-                    progress.failed += 1
-                else:
-                    continue
-                del pending[key]
-                changed = True
+            try:
+                changed = self._poll(pending, store, progress)
+            except StoreError as exc:
+                outage.failed(sweep_id, exc)
+                last_change = time.monotonic()  # not a stall of the workers: they wait for the store too
+                continue
+            outage.answered(sweep_id)
             now = time.monotonic()
             spent = now - polled
             wait = FAST_POLL if changed else min(self.poll_interval, wait * 1.5)
@@ -173,6 +199,9 @@ class CeleryExecutor:
             idle = now - last_change
             if not pending:
                 break
+            if idle >= REFUSAL_CHECK and now - last_refusal_check >= REFUSAL_CHECK:
+                last_refusal_check = now
+                self._record_refused(sweep_id, {block_of[key].key: block_of[key] for key in pending}, store)
             if self.stall_timeout is not None and idle >= self.stall_timeout:
                 logger.warning("sweep %s: no task finished for %.0f s; %d of %d task(s) without a record; "
                                "stopped following (farm status %s)", sweep_id, idle, len(pending),
@@ -185,6 +214,47 @@ class CeleryExecutor:
                                self.broker)
 
     # ---- internals ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _poll(pending: dict[str, BacktestJob], store: Store, progress: SweepProgress) -> bool:
+        """Move the jobs that have a record now out of `pending` into `progress`; True if any did
+        (those counted before a store error stay counted)."""
+        changed = False
+        for key in list(pending):
+            if store.exists(K.result(key)):
+                progress.done += 1
+            elif store.exists(K.failure(key)):
+                progress.failed += 1
+            else:
+                continue
+            del pending[key]
+            changed = True
+        return changed
+
+    def _record_refused(self, sweep_id: str, unfinished: dict[str, JobBlock], store: Store) -> None:
+        """Tasks of this sweep that a worker refused (dead-lettered, `workers.consumer`: a store
+        it does not know, a payload it cannot run) will never run: their jobs without a record
+        are recorded as failed with the worker's reason, so the sweep ends with every job
+        accounted for. Read from the dead-letter queue of a Redis broker (others: not checked)."""
+        from workers.deadletter import dead_letters
+
+        broker_url = str(self.app.conf.broker_url)
+        if urlparse(broker_url).scheme not in ("redis", "rediss"):
+            return
+        try:
+            letters = dead_letters(broker_url, self.app.conf.task_default_queue, limit=DEAD_LETTERS_READ)
+        except Exception as exc:  # noqa: BLE001 - a view only: the sweep goes on without it
+            logger.debug("sweep %s: could not read the dead letters: %s", sweep_id, exc)
+            return
+        refused = {letter["id"]: letter for letter in letters if letter.get("id") in unfinished}
+        for block_key, letter in refused.items():
+            reason = f"refused by worker {letter.get('worker')}: {letter.get('reason')}"
+            logger.error("sweep %s: task %s %s", sweep_id, unfinished[block_key].label, reason)
+            try:
+                record_unfinished(unfinished[block_key].jobs, store, FarmError(reason), sweep_id=sweep_id)
+            except StoreError as exc:  # recorded at a later check, once the store answers
+                logger.warning("sweep %s: could not record the refused task yet: %s", sweep_id, exc)
+                return
 
     def _redrive(self, sweep_id: str, due: list[JobBlock], store: Store, submitted: dict[str, float],
                  now: float, redrive_after: float) -> None:
@@ -210,7 +280,7 @@ class CeleryExecutor:
             self.app.signature(
                 TASK_NAME if len(block.jobs) == 1 else BLOCK_TASK_NAME,
                 (block.jobs[0].model_dump(mode="json") if len(block.jobs) == 1
-                 else [job.model_dump(mode="json") for job in block.jobs], store.url),
+                 else [job.model_dump(mode="json") for job in block.jobs], store_name(store)),
                 {"sweep_id": sweep_id}, task_id=block.key, queue=queue, argsrepr=block.label,
                 kwargsrepr=f"sweep {sweep_id}",
             )

@@ -13,18 +13,22 @@ import json
 import os
 import re
 import socket
+import time
 from typing import Any
 
 from celery.utils.log import get_logger
 from pydantic import ValidationError
 
 from farm.config import get_settings
-from farm.persist import Store, open_store
+from farm.persist import Store, StoreError, open_store
 from farm.persist import keys as K
+from farm.persist.known import resolve_store_url
 from farm.run.blocks import JobBlock
 from farm.run.execute import execute_block_and_store, record_unfinished
 from farm.run.jobs import BacktestJob, job_payload_key
+from farm.run.limits import JobTimedOut, JobTimeoutError, soft_limit_message, soft_limit_raises
 from workers.app import app
+from workers.limits import FarmTask
 from workers.progress import ProgressForwarder
 
 logger = get_logger(__name__)
@@ -32,8 +36,9 @@ logger = get_logger(__name__)
 TASK_NAME = "farm.run_job"
 BLOCK_TASK_NAME = "farm.run_block"
 MAX_RETRIES = 3
-BACKOFF_SECONDS = 2.0
-"""First retry after this many seconds, doubling each time (2, 4, 8 s), capped at BACKOFF_MAX."""
+"""Retries of a block after a transient error of its own (a data source timing out); a result
+store that cannot be reached is waited for without a limit (the block goes back to the queue):
+the tasks' own `max_retries` is None (unlimited) and the data-source retries pass this one."""
 BACKOFF_MAX = 60.0
 PROGRESS_MIN_INTERVAL = 1.0
 
@@ -46,17 +51,20 @@ def job_label(job: BacktestJob) -> str:
 
 
 def retry_delay(retries: int) -> float:
-    return min(BACKOFF_MAX, BACKOFF_SECONDS * 2**retries)
+    """FARM_RETRY_BACKOFF seconds (2 s by default) before the first retry, doubling each time
+    (2, 4, 8 s), capped at BACKOFF_MAX."""
+    return min(BACKOFF_MAX, get_settings().retry_backoff * 2**min(retries, 16))
 
 
 def summary(key: str | None, status: str, sweep_id: str | None) -> dict[str, Any]:
     return {"key": key, "status": status, "sweep_id": sweep_id}
 
 
-@app.task(name=TASK_NAME, bind=True, acks_late=True, max_retries=MAX_RETRIES)
-def run_job(self: Any, job: dict[str, Any], store_url: str, sweep_id: str | None = None) -> dict[str, Any]:
-    """Run `job` (a `BacktestJob` as a JSON dict) and store its record in `store_url` (a block of
-    one job: what the coordinator queues with FARM_BLOCK_SIZE=1)."""
+@app.task(name=TASK_NAME, bind=True, acks_late=True, max_retries=None, base=FarmTask)
+def run_job(self: Any, job: dict[str, Any], store_url: str | None, sweep_id: str | None = None) -> dict[str, Any]:
+    """Run `job` (a `BacktestJob` as a JSON dict) and store its record in the worker's store that
+    `store_url` names (`worker_store`) (a block of one job: what the coordinator queues with
+    FARM_BLOCK_SIZE=1)."""
     try:
         parsed = BacktestJob.model_validate(job)
     except ValidationError as exc:
@@ -65,10 +73,11 @@ def run_job(self: Any, job: dict[str, Any], store_url: str, sweep_id: str | None
     return summary(key, status, sweep_id)
 
 
-@app.task(name=BLOCK_TASK_NAME, bind=True, acks_late=True, max_retries=MAX_RETRIES)
-def run_block(self: Any, jobs: list[dict[str, Any]], store_url: str, sweep_id: str | None = None) -> dict[str, Any]:
+@app.task(name=BLOCK_TASK_NAME, bind=True, acks_late=True, max_retries=None, base=FarmTask)
+def run_block(self: Any, jobs: list[dict[str, Any]], store_url: str | None, sweep_id: str | None = None
+              ) -> dict[str, Any]:
     """Run a variant block (`farm.run.blocks`: `BacktestJob` dicts of one strategy's variants on
-    one symbol) in this process, one record per job in `store_url`. A retry or a redelivery
+    one symbol) in this process, one record per job in the store `store_url` names. A retry or a redelivery
     skips the jobs already stored."""
     parsed: list[BacktestJob] = []
     failed = 0
@@ -86,21 +95,26 @@ def run_block(self: Any, jobs: list[dict[str, Any]], store_url: str, sweep_id: s
 _stores: dict[tuple[object, ...], Store] = {}
 
 
-def worker_store(store_url: str) -> Store:
-    """The store a task writes to, one per URL and configuration in this worker process: an S3
-    store is a boto3 client, whose creation costs more than a small task. Keyed on the farm
-    settings and the AWS_* variables too, so a changed environment gets a fresh client."""
+def worker_store(store_name: str | None) -> Store:
+    """The store a task writes to: the one of this worker's own stores that the message names
+    (`farm.persist.known`; None: the default store), opened from the worker's configuration.
+    A name the worker does not know raises `UnknownStoreError` (the consumer refuses such a
+    message before it runs; this is the second lock). One store per URL and configuration in
+    this worker process: an S3 store is a boto3 client, whose creation costs more than a small
+    task. Keyed on the farm settings and the AWS_* variables too, so a changed environment gets
+    a fresh client."""
+    url = resolve_store_url(store_name)
     aws = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
-    key = (store_url, get_settings(), aws)
+    key = (url, get_settings(), aws)
     store = _stores.get(key)
     if store is None:
         if len(_stores) >= 16:
             _stores.clear()
-        store = _stores[key] = open_store(store_url)
+        store = _stores[key] = open_store(url)
     return store
 
 
-def _run_block(task: Any, jobs: tuple[BacktestJob, ...], store_url: str, sweep_id: str | None
+def _run_block(task: Any, jobs: tuple[BacktestJob, ...], store_url: str | None, sweep_id: str | None
                ) -> list[tuple[str, str]]:
     """Both tasks: the jobs through `execute_block_and_store`, progress events counting jobs,
     the whole block retried with backoff on a transient error, then each job not stored by any
@@ -113,12 +127,20 @@ def _run_block(task: Any, jobs: tuple[BacktestJob, ...], store_url: str, sweep_i
 
     forwarder = ProgressForwarder(send, jobs[0].symbol, {name for job in jobs for name in job.strategies},
                                   min_interval=PROGRESS_MIN_INTERVAL, jobs_total=len(jobs))
+    started = time.monotonic()
     try:
-        with forwarder:
+        with soft_limit_raises(), forwarder:
             return execute_block_and_store(jobs, store, allowed_imports=get_settings().import_list(),
                                            raise_transient=True, sweep_id=sweep_id, on_job=forwarder.job_done)
+    except JobTimedOut:
+        message = soft_limit_message(len(jobs))
+        logger.error("%s: %s (after %.0f s); its jobs without a record are recorded as failed", label, message,
+                     time.monotonic() - started)
+        return record_unfinished(jobs, store, JobTimeoutError(message), sweep_id=sweep_id)
     except Exception as exc:  # noqa: BLE001 - TransientJobError, or a store that could not be written
         retries = task.request.retries or 0
+        if _store_unreachable(exc):
+            raise _wait_for_store(task, label, exc, retries) from exc
         if retries < MAX_RETRIES:
             delay = retry_delay(retries)
             logger.warning("%s: %s: %s; retry %d of %d in %.0f s", label, type(exc).__name__, exc,
@@ -127,10 +149,32 @@ def _run_block(task: Any, jobs: tuple[BacktestJob, ...], store_url: str, sweep_i
                              argsrepr=getattr(task.request, "argsrepr", None),
                              kwargsrepr=getattr(task.request, "kwargsrepr", None)) from exc
         logger.error("%s: giving up after %d retries: %s: %s", label, MAX_RETRIES, type(exc).__name__, exc)
-        return record_unfinished(jobs, store, exc, sweep_id=sweep_id)
+        try:
+            return record_unfinished(jobs, store, exc, sweep_id=sweep_id)
+        except StoreError as store_exc:
+            if not store_exc.transient:
+                raise
+            raise _wait_for_store(task, label, store_exc, retries) from store_exc
 
 
-def _invalid_job(key: str | None, job: Any, store_url: str, sweep_id: str | None,
+def _store_unreachable(exc: BaseException) -> bool:
+    """The result store did not answer (a record could not be written or checked), and may later."""
+    return isinstance(exc, StoreError) and exc.transient
+
+
+def _wait_for_store(task: Any, label: str, exc: StoreError, retries: int) -> BaseException:
+    """The block goes back to the queue (a retry without a limit, at the capped backoff): with
+    the store out of reach no record, not even a failure, can be written, and a task that gave
+    up would leave its jobs with none."""
+    delay = retry_delay(retries)
+    logger.warning("%s: the result store is unreachable (%s); the block goes back to the queue, retry %d in "
+                   "%.0f s", label, exc, retries + 1, delay)
+    return task.retry(exc=exc, countdown=delay, max_retries=None,
+                      argsrepr=getattr(task.request, "argsrepr", None),
+                      kwargsrepr=getattr(task.request, "kwargsrepr", None))
+
+
+def _invalid_job(key: str | None, job: Any, store_url: str | None, sweep_id: str | None,
                  exc: ValidationError) -> dict[str, Any]:
     """A payload this worker's `BacktestJob` rejects (another farm version queued it), recorded
     under its key (a lone job's task id, or computed from the payload in a block) so the

@@ -40,6 +40,7 @@ from farm.config import get_config
 from farm.intervals import interval_ms
 from farm.models import CandleArrays
 from farm.persist import keys
+from farm.persist.store import describe
 
 if TYPE_CHECKING:
     from farm.engine.exchange import ExchangeClient
@@ -60,8 +61,8 @@ class CandleCache:
         self._local: dict[str, _LocalLock] = {}
 
     def describe(self) -> str:
-        layers = ["lru"] + ([f"redis {self.redis.url} (prefix {self.redis.prefix})"] if self.redis else [])
-        return " -> ".join([*layers, f"store {self.store.url}", "source"])
+        layers = ["lru"] + ([f"redis {self.redis.where} (prefix {self.redis.prefix})"] if self.redis else [])
+        return " -> ".join([*layers, f"store {describe(self.store)}", "source"])
 
     # -- what the engine calls ------------------------------------------------------------------
 
@@ -146,7 +147,7 @@ class CandleCache:
             chunk = decode(blob, key)
         except ChunkError as exc:
             STATS.add("corrupt")
-            log.warning("candle cache: dropping a corrupted chunk from %s: %s", self.store.url, exc)
+            log.warning("candle cache: dropping a corrupted chunk from %s: %s", describe(self.store), exc)
             self.store.delete(key)
             return None
         STATS.add("store")

@@ -2,7 +2,8 @@
 every worker, expiring), and a cold store (S3 or local files, immutable chunks).
 
 Redis is an accelerator, never a dependency: any Redis failure is counted, logged once, and the
-caller carries on with the next layer; it is tried again after `retry_after` seconds. The cold
+caller carries on with the next layer; it is tried again after `retry_after` seconds
+(`farm.breaker`: a hung Redis costs one 2 s timeout per process per `retry_after`, not one per call). The cold
 store is where a chunk lives for good, so its errors are raised (after boto3's bounded retries).
 
 The cache and the broker stay apart: every key this module writes lives under the cache's
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,11 +25,13 @@ from urllib.parse import urlparse
 
 import redis
 
+from farm.breaker import Breaker
 from farm.cache.chunks import Chunk
 from farm.cache.stats import STATS
 from farm.persist import Store, StoreError
 from farm.persist.file_store import FileStore
-from farm.persist.store import split_prefix
+from farm.persist.store import describe, split_prefix
+from farm.redact import mask_url
 
 log = logging.getLogger("farm.cache")
 
@@ -78,16 +80,18 @@ class RedisLayer:
     farm-wide counters in the hash `<prefix>:stats/cache`."""
 
     def __init__(self, url: str, *, ttl_seconds: int, broker_url: str | None = None, prefix: str | None = None,
-                 retry_after: float = 30.0, socket_timeout: float = 5.0):
+                 retry_after: float = 30.0, socket_timeout: float = 2.0):
         base, self.prefix = split_prefix(url)
         self.prefix = prefix or self.prefix
         self.url = base
+        self.where = mask_url(base)
+        """The server for messages (its password masked)."""
         self.ttl_seconds = int(ttl_seconds)
         self.retry_after = retry_after
         self.client = redis.Redis.from_url(base, socket_timeout=socket_timeout, socket_connect_timeout=2.0)
         self._broker_url = broker_url
-        self._down_until = 0.0
-        self._warned = False
+        self.breaker = Breaker(f"candle cache: Redis at {self.where}", log, open_for=retry_after,
+                               consequence="going on without it (next layer: the cold store, then the exchange)")
         self._checked = False
         self._release = self.client.register_script(_RELEASE)
         self._renew = self.client.register_script(_RENEW)
@@ -106,17 +110,11 @@ class RedisLayer:
 
     @property
     def up(self) -> bool:
-        return time.monotonic() >= self._down_until
+        return self.breaker.closed
 
     def failed(self, exc: BaseException) -> None:
         STATS.add("redis_errors")
-        self._down_until = time.monotonic() + self.retry_after
-        if not self._warned:
-            self._warned = True
-            log.warning("candle cache: Redis at %s is unavailable (%s); going on without it (next layer: the "
-                        "cold store, then the exchange)", self.url, exc)
-        else:
-            log.debug("candle cache: Redis at %s still unavailable: %s", self.url, exc)
+        self.breaker.failure(exc)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one Redis operation; None (and the layer marked down) if Redis failed."""
@@ -126,11 +124,13 @@ class RedisLayer:
             if not self._checked:
                 self._checked = True
                 self._check_broker()
-            return fn(*args, **kwargs)
+            value = fn(*args, **kwargs)
         except redis.RedisError as exc:
             self._checked = False
             self.failed(exc)
             return None
+        self.breaker.success()
+        return value
 
     def _check_broker(self) -> None:
         """Warn when the cache shares a server with a Redis broker under an allkeys-* eviction
@@ -147,7 +147,7 @@ class RedisLayer:
         if policy.startswith("allkeys"):
             log.warning("candle cache: Redis %s is also the broker and evicts with %s: queued tasks can be "
                         "evicted; give the cache its own Redis (see deploy/compose.yaml) or use volatile-lru",
-                        self.url, policy)
+                        self.where, policy)
 
     # -- chunks ---------------------------------------------------------------------------------
 
@@ -277,7 +277,7 @@ class StoreLayer:
 
     def __init__(self, store: Store):
         self.store = store
-        self.url = store.url
+        self.url = describe(store)
         # Local files: read directly (a pathlib round per key costs more than the read itself).
         # Chunk keys come from `keys.candle_chunk`, whose user-given parts are quoted.
         self._root = str(store.root) if isinstance(store, FileStore) else None

@@ -20,6 +20,7 @@ from farm.cache.stats import STATS
 from farm.errors import ConfigError, SchemaError
 from farm.intervals import CANDLE_INTERVALS, interval_ms
 from farm.models import datetime_to_ms
+from farm.redact import mask_text
 
 BATCH_DAYS = 31
 """Days asked for together: one Redis round trip (or one parallel round of S3 reads) finds
@@ -125,5 +126,5 @@ def usage() -> dict[str, Any]:
         try:
             out.update(cache.redis.usage())
         except redis_lib.RedisError as exc:
-            out["redis_error"] = str(exc)
+            out["redis_error"] = mask_text(str(exc))
     return out

@@ -6,6 +6,7 @@
     sweeps/<sweep_id>/status.json           progress any client can read
     candles/<exchange>/<symbol>/<interval>/<YYYY-MM-DD>.arrow   cold candle chunks (one day)
     state/<kind>/<name>.json                live-mode persistence (signal, schedule, risk, partial)
+    quarantine/<key>                        a record that could not be read, moved aside (any key above)
 
 Names that come from users (symbols like BTC/USDT, variant names with parentheses) are
 quoted so they stay one path segment on every store.
@@ -43,3 +44,8 @@ def candle_chunk(exchange: str, symbol: str, interval: str, day: str) -> str:
 
 def state(kind: str, name: str) -> str:
     return f"state/{kind}/{segment(name)}.json"
+
+
+def quarantine(key: str) -> str:
+    """Where an unreadable record under `key` is moved (`farm.persist.quarantine`)."""
+    return f"quarantine/{key}"

@@ -7,13 +7,22 @@ from collections.abc import Iterator
 import redis
 
 from farm.persist.store import StoreError, check_key
+from farm.redact import mask_url
 
 
 class RedisStore:
     def __init__(self, url: str, *, prefix: str = "farm", socket_timeout: float = 5.0):
         self.url = f"{url}?prefix={prefix}"
+        self.where = mask_url(self.url)
+        """The store for messages (its password masked)."""
         self.prefix = prefix
+        self._args = (url, prefix, socket_timeout)
         self.client = redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickles as its configuration: the receiving process opens its own connections."""
+        url, prefix, socket_timeout = self._args
+        return (_reopen, (url, prefix, socket_timeout))
 
     def _k(self, key: str) -> str:
         return f"{self.prefix}:{check_key(key)}"
@@ -22,7 +31,8 @@ class RedisStore:
         try:
             return fn(*args)
         except redis.RedisError as exc:
-            raise StoreError(f"{self.url}: cannot {what} {key!r}: {exc}") from exc
+            transient = isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
+            raise StoreError(f"{self.where}: cannot {what} {key!r}: {exc}", transient=transient) from exc
 
     def read(self, key: str) -> bytes | None:
         return self._call("read", key, self.client.get, self._k(key))
@@ -41,6 +51,10 @@ class RedisStore:
         pattern = f"{_escape(self.prefix)}:{_escape(prefix)}*"
         keys = self._call("list", prefix or "*", lambda: list(self.client.scan_iter(match=pattern, count=1000)))
         return iter(sorted(k.decode()[start:] for k in keys))
+
+
+def _reopen(url: str, prefix: str, socket_timeout: float) -> RedisStore:
+    return RedisStore(url, prefix=prefix, socket_timeout=socket_timeout)
 
 
 def _escape(text: str) -> str:

@@ -49,7 +49,7 @@ from farm.persist.state_models import (
     StateKind,
     StoredPosition,
 )
-from farm.persist.store import Store, open_store
+from farm.persist.store import Store, describe, open_store
 
 __all__ = [
     "RestoredState", "StateRecordError", "load_partial_levels", "load_pending", "load_risk_positions",
@@ -227,7 +227,7 @@ def _ignore(store: Store, key: str, problem: str, repair: bool) -> None:
         store.delete(key)
     fate = "deleted (repair=True)" if repair else "left in place (repair=True deletes it)"
     error = StateRecordError(
-        f"{store.url}: state record {key!r} ignored, read as absent: {problem}; {fate}",
+        f"{describe(store)}: state record {key!r} ignored, read as absent: {problem}; {fate}",
         key=key, problem=problem, repaired=repair,
     )
     log.warning("%s", error)

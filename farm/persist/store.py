@@ -14,7 +14,15 @@ from farm.errors import FarmError
 
 
 class StoreError(FarmError):
-    """A store that cannot be reached, read or written; the message names the store and key."""
+    """A store that cannot be reached, read or written; the message names the store and key.
+
+    `transient` is True when the store may answer later (a connection refused or reset, a
+    timeout, a 5xx or a throttling reply): whoever holds a record waits and tries again rather
+    than giving the record up. A refusal (access denied, no such bucket) is not transient."""
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 @runtime_checkable
@@ -30,6 +38,14 @@ class Store(Protocol):
     def exists(self, key: str) -> bool: ...
 
     def list(self, prefix: str = "") -> Iterator[str]: ...
+
+
+def describe(store: Store) -> str:
+    """How a store reads in messages and logs: its URL with any password masked, and where the
+    URL does not say it (an S3 endpoint) the server it reaches."""
+    from farm.redact import mask_url
+
+    return getattr(store, "where", None) or mask_url(store.url)
 
 
 def check_key(key: str) -> str:
@@ -51,7 +67,12 @@ def split_prefix(url: str, default: str = "farm") -> tuple[str, str]:
 
 def open_store(url: str) -> Store:
     """`file://PATH`, `redis://HOST:PORT/DB[?prefix=P]` or `s3://BUCKET/PREFIX` (endpoint from
-    FARM_S3_ENDPOINT_URL, credentials from the environment as boto3 reads them)."""
+    FARM_S3_ENDPOINT_URL, credentials from the environment as boto3 reads them).
+
+    `open_store(store.url)` reaches the same keys as `store` (given the same settings): the URL
+    is a store's identity, with nothing else appended."""
+    from farm.redact import mask_url
+
     parsed = urlparse(url)
     if parsed.scheme == "file":
         from farm.persist.file_store import FileStore
@@ -66,6 +87,6 @@ def open_store(url: str) -> Store:
         from farm.persist.s3_store import S3Store
 
         if not parsed.netloc:
-            raise StoreError(f"store URL {url!r} names no bucket (s3://BUCKET/PREFIX)")
+            raise StoreError(f"store URL {mask_url(url)!r} names no bucket (s3://BUCKET/PREFIX)")
         return S3Store(parsed.netloc, prefix=parsed.path.strip("/"))
-    raise StoreError(f"unsupported store URL {url!r}: use file://PATH, redis://HOST:PORT/DB or s3://BUCKET/PREFIX")
+    raise StoreError(f"unsupported store URL {mask_url(url)!r}: use file://PATH, redis://HOST:PORT/DB or s3://BUCKET/PREFIX")

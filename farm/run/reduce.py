@@ -7,8 +7,9 @@ in whatever order they finished, the same results give byte-identical markdown, 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,6 +21,7 @@ from farm.errors import FarmError
 from farm.heat import HeatmapStatistics, heatmap_statistics
 from farm.persist import Store
 from farm.persist import keys as K
+from farm.persist.quarantine import read_or_quarantine
 from farm.reports.files import safe_filename, write_report
 from farm.reports.heat import render_heat_report
 from farm.reports.heatmap import (
@@ -35,6 +37,9 @@ from farm.reports.walker import WalkerResults, render_walker_report, walker_resu
 from farm.run.jobs import BacktestJob, StrategyOutcome, TaskFailure, TaskResult
 from farm.run.sweep import SweepManifest
 from farm.stats import BacktestStatistics
+
+Rerun = Callable[[list[BacktestJob]], Any]
+"""Runs jobs again and returns once their records are stored (an executor's `run`)."""
 
 
 class SweepFailureRecord(BaseModel):
@@ -67,32 +72,48 @@ class SweepResult(BaseModel):
     out: Path | None = None
 
 
-def load_outcomes(manifest: SweepManifest, store: Store) -> tuple[dict[tuple[str, str], StrategyOutcome],
-                                                                    list[TaskFailure], dict[str, BacktestJob]]:
+def load_outcomes(manifest: SweepManifest, store: Store, *, rerun: Rerun | None = None
+                  ) -> tuple[dict[tuple[str, str], StrategyOutcome], list[TaskFailure], dict[str, BacktestJob]]:
     """(symbol, strategy) → outcome for every stored result; failures for the rest (a job with
-    neither record yet counts as failed "not finished")."""
+    neither record yet counts as failed "not finished"). A result that cannot be read is
+    quarantined (`farm.persist.quarantine`); with `rerun` its jobs run again at once and are
+    read back, without it they count as failed with the reason (the next run recomputes them)."""
     outcomes: dict[tuple[str, str], StrategyOutcome] = {}
     failures: list[TaskFailure] = []
-    job_of: dict[str, BacktestJob] = {}
+    job_of: dict[str, BacktestJob] = {job.key: job for job in manifest.jobs}
+    records = {job.key: _load(job, store) for job in manifest.jobs}
+    unreadable = [job for job in manifest.jobs if records[job.key][1]]
+    if unreadable and rerun is not None:
+        rerun(unreadable)
+        records.update({job.key: _load(job, store) for job in unreadable})
     for job in manifest.jobs:
-        job_of[job.key] = job
-        data = store.read(K.result(job.key))
-        if data is not None:
-            result = TaskResult.model_validate_json(data)
-            for outcome in result.outcomes:
+        record, problem = records[job.key]
+        if isinstance(record, TaskResult):
+            for outcome in record.outcomes:
                 outcomes[(job.symbol, outcome.strategy_name)] = outcome
-            continue
-        data = store.read(K.failure(job.key))
-        if data is not None:
-            failures.append(TaskFailure.model_validate_json(data))
+        elif isinstance(record, TaskFailure):
+            failures.append(record)
         else:
-            failures.append(TaskFailure(key=job.key, job=job, error="not finished: no result stored yet"))
+            failures.append(TaskFailure(key=job.key, job=job, error=problem or "not finished: no result stored yet"))
     return outcomes, failures, job_of
 
 
+def _load(job: BacktestJob, store: Store) -> tuple[TaskResult | TaskFailure | None, str | None]:
+    """A job's result, else its failure record; with the reason when a record was quarantined."""
+    result, problem = read_or_quarantine(store, K.result(job.key), TaskResult)
+    if result is not None:
+        return result, None
+    failure, failure_problem = read_or_quarantine(store, K.failure(job.key), TaskFailure)
+    if failure is not None and problem is None:
+        return failure, None
+    return None, problem or failure_problem
+
+
 def reduce_sweep(manifest: SweepManifest, store: Store, *, out: Path | None, tasks_run: int = 0,
-                 tasks_skipped: int = 0) -> SweepResult:
-    outcomes, failed, _ = load_outcomes(manifest, store)
+                 tasks_skipped: int = 0, rerun: Rerun | None = None) -> SweepResult:
+    """The sweep's result and reports from what the store holds; `rerun(jobs)` (the coordinator
+    passes its executor) recomputes jobs whose stored result was unreadable (`load_outcomes`)."""
+    outcomes, failed, _ = load_outcomes(manifest, store, rerun=rerun)
     walkers = {
         symbol: walker_results(
             manifest.walker_name, symbol, manifest.exchange_name, manifest.frame_name, manifest.metric,

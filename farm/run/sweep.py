@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from farm import registry
-from farm.config import get_config, get_settings
+from farm.config import get_config
 from farm.identity.inputs import plan_inputs
 from farm.persist import Store, open_store
 from farm.persist import keys as K
@@ -53,10 +53,9 @@ def default_store() -> Store:
     """Where results live: S3 when FARM_S3_BUCKET is set (workers on many hosts), else files
     under FARM_DATA_DIR (one machine, the embedded default). Redis holds no results: a cache's
     eviction policy must never be able to drop them."""
-    settings = get_settings()
-    if settings.s3_bucket:
-        return open_store(f"s3://{settings.s3_bucket}/{settings.s3_prefix}")
-    return open_store(f"file://{Path(settings.data_dir).resolve() / 'store'}")
+    from farm.persist.known import default_store_url
+
+    return open_store(default_store_url())
 
 
 def risk_groups(strategy_names: Sequence[str]) -> list[list[str]]:
@@ -95,11 +94,11 @@ def plan_sweep(walker_name: str, symbols: Sequence[str]) -> SweepManifest:
         if not isinstance(symbol, str) or not symbol.strip():
             raise ValueError(f"invalid symbol {symbol!r}")
     config = get_config().model_dump()
-    configured = set(get_settings().import_list())
     groups = risk_groups(names)
-    # Each job names only the modules its own strategies need: one module a worker may not
-    # import fails that module's tasks, not the whole sweep.
-    imports = {tuple(group): tuple(sorted(configured | set(loaded_modules_defining(group)))) for group in groups}
+    # Each job names only the modules its own strategies need, not the coordinator's FARM_IMPORTS:
+    # a module only the coordinator imports would fail every job on workers without it. Workers
+    # register exchanges and frames from their own FARM_IMPORTS.
+    imports = {tuple(group): loaded_modules_defining(group) for group in groups}
     # Variants share their base strategy's code version: computed once per base group.
     by_base: dict[tuple[str, ...], str] = {}
     versions: dict[tuple[str, ...], str] = {}
@@ -135,26 +134,37 @@ def load_manifest(sweep_id: str, store: Store | None = None) -> SweepManifest:
     data = store.read(K.sweep_manifest(sweep_id))
     if data is None:
         from farm.errors import NotFoundError
+        from farm.persist.store import describe
 
-        raise NotFoundError(f"sweep {sweep_id} not found in {store.url}")
+        raise NotFoundError(f"sweep {sweep_id} not found in {describe(store)}")
     return SweepManifest.model_validate_json(data)
 
 
 def sweep_status(sweep_id: str, store: Store | None = None) -> SweepProgress:
-    """Progress from the Redis status record when there is one, else from the store: any client,
-    any host, coordinator running or not."""
+    """Progress from the store, any client, any host, coordinator running or not. The Redis
+    status record (FARM_REDIS_URL) is a view that spares the store a look at each job it counts
+    as done; every other job is looked up in the store, and what the record missed is put back
+    (`status.repair`): a lost mark or an evicted set never shows a finished job as unfinished."""
     from farm.run import status
 
-    record = status.read(sweep_id)
-    if record is not None:
-        total, done, failed = record
-        return SweepProgress(sweep_id=sweep_id, total=total, done=done, failed=failed)
     store = store or default_store()
     manifest = load_manifest(sweep_id, store)
-    done = sum(store.exists(K.result(j.key)) for j in manifest.jobs)
-    failed = sum(
-        not store.exists(K.result(j.key)) and store.exists(K.failure(j.key)) for j in manifest.jobs
-    )
+    record = status.members(sweep_id)
+    known_done = record[0] if record is not None else set()
+    done = failed = 0
+    found_done: list[str] = []
+    found_failed: list[str] = []
+    for job in manifest.jobs:
+        if job.key in known_done:
+            done += 1
+        elif store.exists(K.result(job.key)):
+            done += 1
+            found_done.append(job.key)
+        elif store.exists(K.failure(job.key)):
+            failed += 1
+            found_failed.append(job.key)
+    if record is not None:
+        status.repair(sweep_id, done=found_done, failed=[k for k in found_failed if k not in record[1]])
     return SweepProgress(sweep_id=sweep_id, total=len(manifest.jobs), done=done, failed=failed)
 
 
@@ -190,11 +200,13 @@ def sweep(
     pending_keys = {job.key for job in pending}
     status.open_record(manifest.sweep_id, walker_name=walker_name, total=len(manifest.jobs),
                        symbols=len(manifest.symbols), strategies=len(manifest.strategies),
-                       stored=[job.key for job in manifest.jobs if job.key not in pending_keys])
+                       stored=[job.key for job in manifest.jobs if job.key not in pending_keys],
+                       pending=pending_keys)
     runner = get_executor(executor, workers=workers, block_size=block_size)
     if detach:
         runner.submit(manifest.sweep_id, pending, store)
         return manifest.sweep_id
     runner.run(manifest.sweep_id, pending, store, on_progress=on_progress, skipped=skipped)
+    # A stored result found unreadable while reducing is quarantined and its job run again here.
     return reduce_sweep(manifest, store, out=Path(out) if out is not None else None, tasks_run=len(pending),
-                        tasks_skipped=skipped)
+                        tasks_skipped=skipped, rerun=lambda jobs: runner.run(manifest.sweep_id, jobs, store))

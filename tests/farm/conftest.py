@@ -56,10 +56,12 @@ def broker_redis() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def farm_env(broker_redis) -> Iterator[dict[str, str]]:
-    """The farm settings every process of these tests shares (coordinator and workers)."""
+def farm_env(broker_redis, tmp_path_factory) -> Iterator[dict[str, str]]:
+    """The farm settings every process of these tests shares (coordinator and workers); the
+    workers accept stores under the session's temporary directory (FARM_STORES), where the
+    tests keep theirs."""
     env = {"FARM_BROKER_URL": BROKER_URL, "FARM_QUEUE": INPROC_QUEUE, "FARM_IMPORTS": HELPERS,
-           "FARM_REDRIVE_AFTER": "0"}
+           "FARM_REDRIVE_AFTER": "0", "FARM_STORES": f"file://{tmp_path_factory.getbasetemp().resolve()}"}
     with pytest.MonkeyPatch.context() as mp:
         for name, value in env.items():
             mp.setenv(name, value)
@@ -129,7 +131,7 @@ def registered(farm_env, monkeypatch) -> None:
 class WorkerProcess:
     """`farm worker` (the CLI users run, which execs the Celery worker) in its own process."""
 
-    def __init__(self, name: str, queue: str, env: dict[str, str], log_dir: Path):
+    def __init__(self, name: str, queue: str, env: dict[str, str], log_dir: Path, pool: str = "solo"):
         self.name = name
         self.log_path = log_dir / f"worker-{name}.log"
         # An extra PYTHONPATH in `env` (modules a test wrote) comes after the repository.
@@ -137,7 +139,7 @@ class WorkerProcess:
         full_env = {**os.environ, **env, "FARM_QUEUE": queue, "PYTHONPATH": os.pathsep.join([str(ROOT), *extra])}
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "farm.cli", "worker", "--pool=solo", "--concurrency=1", "-n", f"{name}@%h",
+            [sys.executable, "-m", "farm.cli", "worker", f"--pool={pool}", "--concurrency=1", "-n", f"{name}@%h",
              "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel=INFO"],
             cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
         )
@@ -170,8 +172,10 @@ def worker_processes(farm_env, tmp_path) -> Iterator[Callable[..., WorkerProcess
     """Start separate worker processes; every one still running is stopped after the test."""
     started: list[WorkerProcess] = []
 
-    def start(name: str, queue: str, **env: str) -> WorkerProcess:
-        worker = WorkerProcess(name, queue, {**farm_env, **env}, tmp_path)
+    def start(name: str, queue: str, pool: str = "solo", **env: str) -> WorkerProcess:
+        """A worker on `queue` with the rig's settings and `env`; the solo pool unless `pool`
+        says otherwise (only prefork enforces time limits)."""
+        worker = WorkerProcess(name, queue, {**farm_env, **env}, tmp_path, pool=pool)
         started.append(worker)
         return worker
 

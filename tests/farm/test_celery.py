@@ -181,7 +181,6 @@ def test_transient_errors_retry_the_block_then_are_recorded(celery_worker, regis
                                                             counter):
     """One block of both tf_sma variants: a transient error in the second job retries the block,
     and the retry skips the job the first attempt stored."""
-    import workers.tasks
     from farm.run import execute as ex
 
     real = ex.execute
@@ -198,7 +197,7 @@ def test_transient_errors_retry_the_block_then_are_recorded(celery_worker, regis
         return real(job, **kwargs)
 
     monkeypatch.setattr(ex, "execute", flaky)
-    monkeypatch.setattr(workers.tasks, "BACKOFF_SECONDS", 0.05)
+    monkeypatch.setenv("FARM_RETRY_BACKOFF", "0.05")
 
     recovered = sweep("tf-clean", SYMBOLS[:1], executor="celery", store=store_at(tmp_path / "a"))
     assert recovered.failures == [] and calls == {first: 1, second: 2}
