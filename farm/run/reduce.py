@@ -114,10 +114,13 @@ def reduce_sweep(manifest: SweepManifest, store: Store, *, out: Path | None, tas
     """The sweep's result and reports from what the store holds; `rerun(jobs)` (the coordinator
     passes its executor) recomputes jobs whose stored result was unreadable (`load_outcomes`)."""
     outcomes, failed, _ = load_outcomes(manifest, store, rerun=rerun)
+    # The frame's calendar of the standard statistics, from the jobs themselves (their keys hold
+    # its dates), so a process that never registered the frame renders the same reports.
+    span = (manifest.jobs[0].frame.start_ms, manifest.jobs[0].frame.end_ms) if manifest.jobs else None
     walkers = {
         symbol: walker_results(
             manifest.walker_name, symbol, manifest.exchange_name, manifest.frame_name, manifest.metric,
-            [(name, _stats(outcomes.get((symbol, name)))) for name in manifest.strategies],
+            [(name, _stats(outcomes.get((symbol, name)))) for name in manifest.strategies], frame_span=span,
         )
         for symbol in manifest.symbols
     }

@@ -91,3 +91,26 @@ def test_tasks_parquet_has_parameter_columns_and_standard_statistics(tmp_path):
             assert float(row["return_pct"]) == pytest.approx(entry.standard.return_pct)
             assert float(row["exposure_time_pct"]) == pytest.approx(entry.standard.exposure_time_pct)
             assert entry.standard.trades == row["total_signals"]
+
+
+def test_standard_statistics_need_no_registered_frame_to_render(tmp_path):
+    """`farm report` in a process that never registered the walker's frame renders the same
+    standard statistics: the frame's dates travel in the jobs (their keys hold them)."""
+    from farm.run.reduce import reduce_sweep
+    from farm.run.sweep import load_manifest
+
+    farm.set_config(base_interval="5m")
+    farm.add_exchange("sample", sample_source("5m"))
+    farm.add_frame("days", "5m", "2018-01-18", "2018-01-24")
+    strategies.register_all()
+    farm.add_walker("w", "sample", "days", ["sma_cross", "mean_reversion"])
+    store = store_at(tmp_path / "store")
+    first = sweep("w", SYMBOLS, executor="local", workers=1, store=store, out=tmp_path / "out")
+
+    farm.clear_registry()  # a fresh reporting process: no frame, no walker registered
+    farm.set_config(base_interval="5m")
+    again = reduce_sweep(load_manifest(first.sweep_id, store), store, out=tmp_path / "again")
+    for symbol in SYMBOLS:
+        before = {e.strategy_name: e.standard for e in first.walker_results[symbol].strategies}
+        after = {e.strategy_name: e.standard for e in again.walker_results[symbol].strategies}
+        assert all(s is not None for s in after.values()) and after == before
