@@ -139,27 +139,25 @@ def config_problems(cfg: EngineConfig) -> list[str]:
 def merged_config(base: EngineConfig, fields: Mapping[str, Any], *, unsafe: bool = False) -> EngineConfig:
     """`base` with `fields` shallow-merged in, checked as `set_config` checks (one error listing
     every problem); `base` is never changed (configs are frozen)."""
-    unknown = sorted(set(fields) - set(EngineConfig.model_fields))
-    if unknown:
-        raise ConfigError(
-            "GLOBAL_CONFIG validation failed:\n"
-            + "\n".join(f"  {i}. unknown config field {name!r}" for i, name in enumerate(unknown, 1))
-        )
+    # Every kind of problem is collected before anything is raised (issue #14.15): unknown
+    # names, values of the wrong type (the rules then run on the other fields), the rules.
+    problems = [f"unknown config field {name!r}" for name in sorted(set(fields) - set(EngineConfig.model_fields))]
+    known = {name: value for name, value in fields.items() if name in EngineConfig.model_fields}
     try:
-        candidate = EngineConfig(**{**base.model_dump(), **fields})
+        candidate = EngineConfig(**{**base.model_dump(), **known})
     except ValidationError as exc:
-        lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError(
-            "GLOBAL_CONFIG validation failed:\n"
-            + "\n".join(f"  {i}. {line}" for i, line in enumerate(lines, 1))
-        ) from None
+        first: dict[str, str] = {}  # one line per field (a union type reports each member)
+        for e in exc.errors():
+            first.setdefault(str(e["loc"][0]) if e["loc"] else "config", e["msg"])
+        problems += [f"{name}: {msg} (got {known.get(name)!r})" for name, msg in first.items()]
+        bad = set(first)
+        candidate = EngineConfig(**{**base.model_dump(), **{k: v for k, v in known.items() if k not in bad}})
     if not unsafe:
-        problems = config_problems(candidate)
-        if problems:
-            raise ConfigError(
-                "GLOBAL_CONFIG validation failed:\n"
-                + "\n".join(f"  {i}. {p}" for i, p in enumerate(problems, 1))
-            )
+        problems += config_problems(candidate)
+    if problems:
+        raise ConfigError(
+            "GLOBAL_CONFIG validation failed:\n" + "\n".join(f"  {i}. {p}" for i, p in enumerate(problems, 1))
+        ) from None
     # Whole numbers given as floats (60.0) are stored as ints; fractions only pass with `unsafe`.
     return candidate.model_copy(
         update={name: int(getattr(candidate, name)) for name in INTEGER_FIELDS if _is_int(getattr(candidate, name))}

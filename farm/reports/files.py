@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from farm.config import get_settings
@@ -23,5 +24,9 @@ def write_report(text: str, kind: str, filename: str, path: str | Path | None = 
 
 
 def safe_filename(filename: str) -> str:
-    """Symbols like BTC/USDT and variant names must not create sub-directories."""
-    return filename.replace("/", "-").replace("\\\\", "-")
+    """Symbols like BTC/USDT and variant names must not create sub-directories, and a control
+    character in a user's symbol (a NUL) must not stop a whole sweep's reports: each becomes "-"."""
+    return _UNSAFE.sub("-", filename)
+
+
+_UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f]")

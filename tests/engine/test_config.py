@@ -326,3 +326,19 @@ def test_safe_call_after_unsafe_validates_the_merged_config():
     assert problems == ["min_stoploss_distance_percent must be a positive number, got 0.0"]
     assert farm.get_config().percent_fee == 0.1
     assert farm.get_config().min_stoploss_distance_percent == 0
+
+
+def test_every_kind_of_problem_is_reported_at_once():
+    """Unknown names, wrong types and broken rules of several fields come in one error (the
+    rules still run on the fields whose type was right), and nothing changes."""
+    before = farm.get_config()
+    with pytest.raises(farm.ConfigError) as info:
+        farm.set_config(percent_fee=-1, avg_price_candles_count="x", bogus=3)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "GLOBAL_CONFIG validation failed:"
+    assert lines[1:] == [
+        "  1. unknown config field 'bogus'",
+        "  2. avg_price_candles_count: Input should be a valid integer, unable to parse string as an integer (got 'x')",
+        "  3. percent_fee must be a non-negative number, got -1.0",
+    ]
+    assert farm.get_config() == before
