@@ -60,7 +60,25 @@ def summary(key: str | None, status: str, sweep_id: str | None) -> dict[str, Any
     return {"key": key, "status": status, "sweep_id": sweep_id}
 
 
-@app.task(name=TASK_NAME, bind=True, acks_late=True, max_retries=None, base=FarmTask)
+class JobsFailed(Exception):
+    """Raised by a farm task once every record is stored, when some of its jobs failed: the task's
+    state is then FAILURE, so Flower's Failed view and `celery events` list farm failures (a block
+    whose jobs all failed used to show SUCCESS). Expected (`throws`): logged without a traceback,
+    never retried; the failure records are in the store, where the coordinator reads them."""
+
+
+def _finish(result: dict[str, Any], store_url: str | None, failed: int, total: int, failed_keys: list[str],
+            first_error: str | None = None) -> dict[str, Any]:
+    """The task's summary, or `JobsFailed` naming how many jobs failed and the first cause."""
+    if not failed:
+        return result
+    if first_error is None and failed_keys:
+        raw = worker_store(store_url).read(K.failure(failed_keys[0]))
+        first_error = json.loads(raw).get("error") if raw else None
+    raise JobsFailed(f"{failed} of {total} job(s) failed; first: {first_error or 'see the failure records'}")
+
+
+@app.task(name=TASK_NAME, bind=True, acks_late=True, max_retries=None, base=FarmTask, throws=(JobsFailed,))
 def run_job(self: Any, job: dict[str, Any], store_url: str | None, sweep_id: str | None = None) -> dict[str, Any]:
     """Run `job` (a `BacktestJob` as a JSON dict) and store its record in the worker's store that
     `store_url` names (`worker_store`) (a block of one job: what the coordinator queues with
@@ -70,10 +88,11 @@ def run_job(self: Any, job: dict[str, Any], store_url: str | None, sweep_id: str
     except ValidationError as exc:
         return _invalid_job(self.request.id, job, store_url, sweep_id, exc)
     ((key, status),) = _run_block(self, (parsed,), store_url, sweep_id)
-    return summary(key, status, sweep_id)
+    failed_keys = [key] if status == "failed" else []
+    return _finish(summary(key, status, sweep_id), store_url, len(failed_keys), 1, failed_keys)
 
 
-@app.task(name=BLOCK_TASK_NAME, bind=True, acks_late=True, max_retries=None, base=FarmTask)
+@app.task(name=BLOCK_TASK_NAME, bind=True, acks_late=True, max_retries=None, base=FarmTask, throws=(JobsFailed,))
 def run_block(self: Any, jobs: list[dict[str, Any]], store_url: str | None, sweep_id: str | None = None
               ) -> dict[str, Any]:
     """Run a variant block (`farm.run.blocks`: `BacktestJob` dicts of one strategy's variants on
@@ -87,9 +106,13 @@ def run_block(self: Any, jobs: list[dict[str, Any]], store_url: str | None, swee
         except ValidationError as exc:
             _invalid_job(job_payload_key(payload), payload, store_url, sweep_id, exc)
             failed += 1
+    invalid = failed
     statuses = _run_block(self, tuple(parsed), store_url, sweep_id) if parsed else []
-    failed += sum(status == "failed" for _, status in statuses)
-    return {**summary(self.request.id, "failed" if failed else "ok", sweep_id), "jobs": len(jobs), "failed": failed}
+    failed_keys = [key for key, status in statuses if status == "failed"]
+    failed += len(failed_keys)
+    result = {**summary(self.request.id, "failed" if failed else "ok", sweep_id), "jobs": len(jobs), "failed": failed}
+    return _finish(result, store_url, failed, len(jobs), failed_keys,
+                   first_error=f"{invalid} invalid job payload(s)" if invalid and not failed_keys else None)
 
 
 _stores: dict[tuple[object, ...], Store] = {}
@@ -189,4 +212,4 @@ def _invalid_job(key: str | None, job: Any, store_url: str | None, sweep_id: str
     return summary(key, "failed", sweep_id)
 
 
-__all__ = ["BLOCK_TASK_NAME", "TASK_NAME", "job_label", "run_block", "run_job"]
+__all__ = ["BLOCK_TASK_NAME", "TASK_NAME", "JobsFailed", "job_label", "run_block", "run_job"]

@@ -83,3 +83,37 @@ def test_flower_shows_farm_tasks_with_their_progress(celery_worker, registered, 
         flower.terminate()
         flower.wait(20)
         log.close()
+
+
+def test_a_task_whose_jobs_failed_shows_failure_in_flower(celery_worker, registered, farm_env, tmp_path: Path):
+    """A block whose jobs all failed ends in state FAILURE, with how many failed and the first
+    cause (it used to show SUCCESS, so Flower's Failed view missed farm failures); the failure
+    records are still stored and the sweep reports them."""
+    port = free_port()
+    env = {**os.environ, **farm_env, "FARM_FLOWER_USER": USER, "FARM_FLOWER_PASSWORD": PASSWORD,
+           "PYTHONPATH": str(ROOT)}
+    log = (tmp_path / "flower.log").open("wb")
+    flower = subprocess.Popen([sys.executable, "-m", "farm.cli", "flower", "--port", str(port)], env=env,
+                              cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: get(port, "/api/workers")[0] == 200, 60,
+                 lambda: f"Flower did not answer on 127.0.0.1:{port}: {(tmp_path / 'flower.log').read_text()}")
+        result = sweep("tf-clean", ["NOPE/BTC"], executor="celery", store=store_at(tmp_path / "store"))
+        assert len(result.failures) == 2 and all("not found" in f.error for f in result.failures)
+
+        def failed_tasks() -> list[dict]:
+            status, body = get(port, "/api/tasks?state=FAILURE")
+            return list(json.loads(body).values()) if status == 200 else []
+
+        def failed_jobs_shown() -> int:
+            return sum(int(t["exception"].split(" of ")[0].rsplit("(", 1)[-1].strip("'\"")) for t in failed_tasks())
+
+        wait_for(lambda: failed_jobs_shown() == 2, 30, lambda: f"Flower's failed tasks: {failed_tasks()}")
+        for task in failed_tasks():
+            assert task["name"] in ("farm.run_block", "farm.run_job")
+            assert "JobsFailed" in task["exception"] and "job(s) failed; first:" in task["exception"], task
+            assert "not found" in task["exception"]
+    finally:
+        flower.terminate()
+        flower.wait(20)
+        log.close()
