@@ -22,7 +22,8 @@ def test_a_nul_in_a_symbol_fails_its_job_and_the_sweep_reports(tmp_path):
         warnings.simplefilter("ignore", UserWarning)  # matplotlib: no glyph for the NUL in the picture
         result = farm.sweep("w", ["UNITTEST/BTC", "BAD\x00SYM"], out=tmp_path / "out",
                             store=open_store(f"file://{tmp_path / 'store'}"), workers=1)
-    assert [(f.symbol, f.error.split(":")[0]) for f in result.failures] == [("BAD\x00SYM", "NotFoundError")]
+    assert [f.symbol for f in result.failures] == ["BAD\x00SYM"]
+    assert result.failures[0].error.split(":")[0].endswith("NotFoundError")  # the symbol is not in the data
     assert result.walker_results["UNITTEST/BTC"].strategies[0].stats.total_signals > 0
     written = {p.name for p in (tmp_path / "out" / "walker").iterdir()}
     assert "w_BAD-SYM.md" in written and "w_UNITTEST-BTC.md" in written
