@@ -34,10 +34,11 @@ from farm.context import RunContext, _current
 from farm.engine.frames import timeline
 from farm.engine.strategy import StrategyRuntime, TickError
 from farm.engine.timeout import GuardedCall
+from farm.errors import PermanentDataError
 from farm.intervals import MINUTE_MS
 from farm.kernel.market import KernelUnsupported
 from farm.kernel.run import KernelRun, kernel_blockers, run_vectorised
-from farm.models import BacktestProgress, DoneEvent, PerformanceEvent
+from farm.models import BacktestProgress, DoneEvent, PerformanceEvent, iso_ms
 from farm.run.background import BackgroundRun
 from farm.run.state import RunState
 from farm.run.storage import Storages, keep_partials, storages
@@ -185,11 +186,26 @@ def _backtest(run: RunState, symbol: str, strategy_name: str, exchange_name: str
         else:
             into.paths[key] = path
             yield from _replay(run, key, exchange_name, kernel_run, handle, started)
+            _check_had_candles(run, symbol, exchange_name, frame_name)
             return
     lane = _start(run, symbol, strategy_name, exchange_name, frame_name)
     into.paths[(symbol, lane.runtime.name)] = path
     for _, outcome in _run([lane], timeline(frame_name)):
         yield outcome
+    _check_had_candles(run, symbol, exchange_name, frame_name)
+
+
+def _check_had_candles(run: RunState, symbol: str, exchange_name: str, frame_name: str) -> None:
+    """A backtest whose source gave no candle at all is a mistake (a symbol the source answers
+    with nothing, times in the wrong unit, a frame outside the data), not an empty clean result."""
+    series = run.exchange(exchange_name).loaded(symbol, get_config().base_interval)
+    if series is None or len(series.arrays) or series.covered_hi <= series.covered_lo:
+        return
+    raise PermanentDataError(
+        f"exchange {exchange_name}: no candles for {symbol} in frame {frame_name} "
+        f"({iso_ms(series.covered_lo)} to {iso_ms(series.covered_hi)}): the source returned none; check "
+        "the symbol, that the frame's dates lie inside the data, and that open times are milliseconds"
+    )
 
 
 class _KernelHandle:
