@@ -129,3 +129,19 @@ def test_permanence_is_one_rule():
     assert not is_permanent(TimeoutError("x"))
     with pytest.raises(PermanentDataError, match="look like seconds"):  # the stored sources too
         DataFrameSource(_frame([[r[0] // 1000, *r[1:]] for r in _good()]))
+
+
+def test_a_worker_does_not_retry_a_permanent_error_even_when_a_connection_error_caused_it():
+    from farm.run.execute import _is_transient
+
+    try:
+        try:
+            raise ConnectionError("refused")
+        except ConnectionError as exc:
+            raise PermanentDataError("the file is malformed") from exc
+    except PermanentDataError as permanent:
+        assert not _is_transient(permanent)
+    assert _is_transient(farm.CandleDataError("x").with_traceback(None)) is False
+    wrapped = farm.CandleDataError("fetch failed")
+    wrapped.__cause__ = TimeoutError("slow")
+    assert _is_transient(wrapped)
