@@ -63,6 +63,7 @@ def import_job_modules(modules: Sequence[str], allowed: Sequence[str] | None) ->
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - a broken module is the job's failure
             raise JobError(f"module {name!r} failed to import: {type(exc).__name__}: {exc}") from exc
+    registry.note_imported(modules)
 
 
 def job_config(job: BacktestJob) -> EngineConfig:
