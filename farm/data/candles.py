@@ -175,8 +175,8 @@ def iso(ms: int) -> str:
 # ---- column extraction and validation --------------------------------------------------
 
 COLUMNS_HINT = (
-    "the columns timestamp (or date/datetime/time, or a DatetimeIndex), open, high, low, close, "
-    "volume; names are matched case-insensitively"
+    "the columns timestamp (or one of Date, Datetime, Time, open_time, or a DatetimeIndex), open, "
+    "high, low, close, volume; names are matched case-insensitively"
 )
 
 SECONDS_FROM = 946_684_800
@@ -386,23 +386,75 @@ def _timestamp_column(s: pd.Series, where: str) -> np.ndarray:
     return values.astype(np.int64)
 
 
+TIME_COLUMNS = ("timestamp", "datetime", "date", "time", "open_time")
+"""Column (or index) names read as the candles' open times, case-insensitively: `timestamp`, the
+`Date`/`Datetime` of pandas, Yahoo and backtesting.py files, `time`/`open_time` of exchange
+dumps."""
+
+
+def _time_source(df: pd.DataFrame, where: str) -> pd.Series | None:
+    """The open times of a frame: the `timestamp` column; else the one column named like a time
+    (`TIME_COLUMNS`); else a time index (a DatetimeIndex, or one named like a time); else a first
+    column without a name (an index written to CSV) holding dates. Two candidates without a
+    `timestamp` column are ambiguous and refused with the fix; None when there is none."""
+    def column(name: Any) -> pd.Series:
+        found = df[name]
+        if isinstance(found, pd.DataFrame):
+            raise _fail(where, f"column {name!r} appears more than once")
+        return found.reset_index(drop=True)
+
+    exact = _find_column(df, "timestamp")
+    if exact is not None:
+        return column(exact)
+    lowered = [c.lower() if isinstance(c, str) else None for c in df.columns]
+    named = [c for c, low in zip(df.columns, lowered, strict=True) if low in TIME_COLUMNS]
+    if len(named) > 1:
+        shown = " and ".join(repr(c) for c in named)
+        raise _fail(
+            where,
+            f"columns {shown} could each be the open time; keep one, or combine a date and a time of "
+            "day into one 'timestamp' column (df['timestamp'] = pd.to_datetime(df['date'] + ' ' + df['time']))",
+        )
+    if named:
+        return column(named[0])
+    index_name = df.index.name.lower() if isinstance(df.index.name, str) else None
+    if isinstance(df.index, pd.DatetimeIndex) or index_name in TIME_COLUMNS:
+        # A time-indexed frame (the usual pandas shape) carries its open times in the index.
+        return pd.Series(df.index, copy=False)
+    first = df.columns[0] if len(df.columns) else None
+    if isinstance(first, str) and (first == "" or first.startswith("Unnamed: 0")):
+        values = df[first]
+        if not pd.api.types.is_numeric_dtype(values.dtype) and _all_dates(values):
+            return values.reset_index(drop=True)
+    return None
+
+
+def _all_dates(values: pd.Series) -> bool:
+    """True when every value reads as an ISO 8601 date (an index of dates written to CSV)."""
+    try:
+        return bool(pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601").notna().all())
+    except (ValueError, TypeError):
+        return False
+
+
 def _frame_columns(df: pd.DataFrame, where: str) -> dict[str, np.ndarray]:
     """The six candle columns as int64/float64 arrays; only shape is checked, not values."""
     sources: dict[str, pd.Series] = {}
     missing: list[str] = []
     for field in CANDLE_FIELDS:
+        if field == "timestamp":
+            times = _time_source(df, where)
+            if times is None:
+                missing.append(field)
+            else:
+                sources[field] = times
+            continue
         col = _find_column(df, field)
         if col is not None:
             column = df[col]
             if isinstance(column, pd.DataFrame):
                 raise _fail(where, f"column {field!r} appears more than once")
             sources[field] = column.reset_index(drop=True)
-        elif field == "timestamp" and (
-            isinstance(df.index, pd.DatetimeIndex)
-            or (isinstance(df.index.name, str) and df.index.name.lower() == "timestamp")
-        ):
-            # A time-indexed frame (the usual pandas shape) carries its open times in the index.
-            sources[field] = pd.Series(df.index, copy=False)
         else:
             missing.append(field)
     if missing:

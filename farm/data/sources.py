@@ -201,7 +201,10 @@ class FileSource(_StoredSource):
 
     ``pattern`` contains ``{symbol}`` (the symbol with "/" replaced by "-", since "/" cannot be
     in a file name) and may contain ``{interval}`` (the base interval: files hold base candles,
-    coarser intervals are resampled). Files are read on first use and kept, so a backtest that
+    coarser intervals are resampled). A file holds open times in a ``timestamp`` column, or in
+    one ``Date``/``Datetime``/``Time``/``open_time`` column (backtesting.py's
+    ``Date,Open,High,Low,Close,Volume``), a time index, or an unnamed first column of dates
+    (`farm.data.candles.TIME_COLUMNS`); names in any case. Files are read on first use and kept, so a backtest that
     touches one symbol of a hundred reads one file; relative patterns are resolved against the
     working directory at construction, so a later ``chdir`` does not move the data.
     """
