@@ -291,6 +291,7 @@ def _group(run: RunState, symbol: str, strategy_names: list[str], exchange_name:
             "per-tick", "a risk group: strategies sharing a risk profile step together on one timeline")
     for lane, outcome in _run(lanes, timeline(frame_name)):
         yield lane.runtime.name, outcome
+    _check_had_candles(run, symbol, exchange_name, frame_name)
 
 
 @dataclass(eq=False)
