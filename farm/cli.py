@@ -124,6 +124,7 @@ def backtest(
         from farm.run.backtest import validate_names
 
         validate_names(strategy, exchange, frame)
+        from farm.errors import EmptyFrameError
         from farm.run.failures import frame_has_candles, quiet_tick_errors
 
         errors: list[BaseException] = []
@@ -133,6 +134,8 @@ def backtest(
             unsubscribe = farm.listen_backtest_progress(lambda e: bar.update(task, completed=int(e.progress * 1000)))
             try:
                 results = list(farm.Backtest.run(symbol, strategy_name=strategy, exchange_name=exchange, frame_name=frame))
+            except EmptyFrameError:
+                results = []  # reported below as the warning and exit 1 of a frame without candles
             finally:
                 unsubscribe()
                 unsubscribe_errors()

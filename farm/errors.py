@@ -49,6 +49,11 @@ class PermanentDataError(CandleDataError, PermanentError):
     interval. The message names the problem and the fix."""
 
 
+class EmptyFrameError(PermanentDataError):
+    """The source has no candle of the symbol inside a backtest's frame: a wrong symbol, date
+    range or time unit, reported instead of an empty result."""
+
+
 class SymbolNotFoundError(NotFoundError, PermanentError):
     """A source has no candles for the symbol (no file, no frame): a typo, not an outage."""
 

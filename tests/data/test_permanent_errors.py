@@ -121,7 +121,17 @@ def test_empty_data_fails_the_job_instead_of_storing_an_empty_result(tmp_path):
     result = _sweep(get_candles, "A/B", tmp_path, start="2024-01-02")
     assert len(result.failures) == 2, result
     for failure in result.failures:
-        assert "PermanentDataError" in failure.error and "no candles" in failure.error, failure.error
+        assert failure.error.startswith("EmptyFrameError: exchange x: no candles for A/B in frame f"), failure.error
+        assert "the source returned none; check the symbol" in failure.error
+
+
+def test_a_frame_outside_the_data_fails_the_job_and_says_where_the_data_is(tmp_path):
+    # The warm-up before the frame finds candles; the frame itself has none.
+    result = _sweep(CountingFileSource(SAMPLE), "UNITTEST/BTC", tmp_path, start="2017-11-15")
+    assert len(result.failures) == 2, result
+    for failure in result.failures:
+        assert "EmptyFrameError" in failure.error and "no candles for UNITTEST/BTC in frame f" in failure.error
+        assert "candles loaded are from 2017-11-14T00:00:00.000Z to 2017-11-14T22:59:00.000Z" in failure.error, failure.error
 
 
 def test_permanence_is_one_rule():
