@@ -197,17 +197,18 @@ def _backtest(run: RunState, symbol: str, strategy_name: str, exchange_name: str
 
 
 def _check_had_candles(run: RunState, symbol: str, exchange_name: str, frame_name: str) -> None:
-    """A backtest whose source gave no candle inside its frame is a mistake (a symbol the source
-    answers with nothing, times in the wrong unit, a frame outside the data), not an empty clean
-    result. Checked on the base series the run loaded (nothing is fetched for it)."""
+    """A backtest whose source gave no candle at all, or only candles before or after its frame,
+    is a mistake (a symbol the source answers with nothing, times in the wrong unit, a frame
+    outside the data), not an empty clean result. Checked on the base series the run loaded
+    (nothing is fetched for it)."""
     series = run.exchange(exchange_name).loaded(symbol, get_config().base_interval)
     frame = registry.frames.get(frame_name, source="backtest")
     lo, hi = datetime_to_ms(frame.start_date), datetime_to_ms(frame.end_date)
     if series is None or series.covered_lo > lo or series.covered_hi < min(hi, now_ms()):
         return  # the run did not load the whole frame (stopped early, or the series was dropped)
     ts = series.arrays.timestamp
-    if int(ts.searchsorted(hi, side="right")) > int(ts.searchsorted(lo)):
-        return
+    if len(ts) and int(ts[0]) <= hi and int(ts[-1]) >= lo:
+        return  # the data reaches into the frame: a frame inside a gap of it is no mistake
     held = (f"the {len(ts)} candles loaded are from {iso_ms(int(ts[0]))} to {iso_ms(int(ts[-1]))}" if len(ts)
             else "the source returned none")
     raise EmptyFrameError(
