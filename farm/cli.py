@@ -25,6 +25,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from farm import registry
 from farm.config import get_settings
 from farm.errors import FarmError
 
@@ -36,6 +37,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from farm import __version__
+
+        typer.echo(f"farm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """backtest-farm: backtest strategies on one machine or a Celery farm."""
 
 ImportsOption = Annotated[
     str | None,
@@ -61,6 +78,7 @@ def import_modules(imports: str | None) -> list[str]:
             raise UsageError(f"cannot import module {name!r} (from --imports/FARM_IMPORTS): {exc}") from None
         except Exception as exc:  # noqa: BLE001 - a broken strategy module
             raise UsageError(f"module {name!r} failed while importing: {type(exc).__name__}: {exc}") from None
+    registry.note_imported(names)
     return names
 
 
@@ -106,6 +124,7 @@ def backtest(
         from farm.run.backtest import validate_names
 
         validate_names(strategy, exchange, frame)
+        from farm.errors import EmptyFrameError
         from farm.run.failures import frame_has_candles, quiet_tick_errors
 
         errors: list[BaseException] = []
@@ -115,6 +134,8 @@ def backtest(
             unsubscribe = farm.listen_backtest_progress(lambda e: bar.update(task, completed=int(e.progress * 1000)))
             try:
                 results = list(farm.Backtest.run(symbol, strategy_name=strategy, exchange_name=exchange, frame_name=frame))
+            except EmptyFrameError:
+                results = []  # reported below as the warning and exit 1 of a frame without candles
             finally:
                 unsubscribe()
                 unsubscribe_errors()
@@ -365,6 +386,40 @@ def report(
         store = default_store()
         result = reduce_sweep(load_manifest(sweep_id, store), store, out=out)
         _print_sweep(result)
+
+
+@app.command("list")
+def list_names(imports: ImportsOption = None) -> None:
+    """What the imported modules registered: exchanges, frames with their dates, strategies with
+    their parameters, walkers and batches (the names the other commands take)."""
+    import scheduler
+
+    with one_line_errors():
+        names = import_modules(imports)
+        typer.echo(f"modules: {', '.join(names) or 'none (name them with --imports or FARM_IMPORTS)'}")
+        _section("exchanges", [e.exchange_name + _note(e.note) for e in registry.exchanges.list()])
+        _section("frames", [f"{f.frame_name}: {f.interval}, {f.start_date:%Y-%m-%d %H:%M} to "
+                            f"{f.end_date:%Y-%m-%d %H:%M} UTC{_note(f.note)}" for f in registry.frames.list()])
+        _section("strategies", [
+            f"{s.strategy_name}: {s.interval}, "
+            + (", ".join(f"{k}={v!r}" for k, v in s.params.items()) or "no parameters")
+            + _note(s.note) for s in registry.strategies.list()])
+        _section("walkers", [
+            f"{w.walker_name}: exchange {w.exchange_name}, frame {w.frame_name}, metric {w.metric}, "
+            f"{len(w.strategies)} strateg{'y' if len(w.strategies) == 1 else 'ies'}: {', '.join(w.strategies)}"
+            for w in registry.walkers.list()])
+        _section("batches", [f"{b.name}: walker {b.walker_name} on {', '.join(b.symbols)}, cron "
+                             f"'{b.cron_expression}' UTC" for b in scheduler.list_batches()])
+
+
+def _section(title: str, lines: list[str]) -> None:
+    typer.echo(f"{title}:")
+    for line in lines or ["(none)"]:
+        typer.echo(f"  {line}")
+
+
+def _note(note: str | None) -> str:
+    return f" ({note})" if note else ""
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

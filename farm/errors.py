@@ -15,6 +15,11 @@ class RegistryError(FarmError):
     """A name registered twice or not registered at all."""
 
 
+class PermanentError(FarmError):
+    """A failure no retry can fix (a missing symbol, malformed candles, a bad argument): the
+    exchange's fetch loop raises it at once and no worker retries the job (see `is_permanent`)."""
+
+
 class NotFoundError(RegistryError, KeyError):
     """An unknown name; the message contains "not found"."""
 
@@ -36,6 +41,27 @@ class SignalValidationError(FarmError, ValueError):
 
 class CandleDataError(FarmError, ValueError):
     """Candles that are malformed, anomalous, unsorted or missing."""
+
+
+class PermanentDataError(CandleDataError, PermanentError):
+    """Candles no retry can fix: a missing column, a string price, unsorted or duplicated open
+    times, high below low, times in seconds, no candle at all, or a source that cannot serve the
+    interval. The message names the problem and the fix."""
+
+
+class EmptyFrameError(PermanentDataError):
+    """The source has no candle of the symbol inside a backtest's frame: a wrong symbol, date
+    range or time unit, reported instead of an empty result."""
+
+
+class SymbolNotFoundError(NotFoundError, PermanentError):
+    """A source has no candles for the symbol (no file, no frame): a typo, not an outage."""
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True when retrying cannot help: `PermanentError`, any `NotFoundError` (the source
+    contract's "unknown symbol") or `SchemaError` (a malformed argument or registration)."""
+    return isinstance(exc, PermanentError | NotFoundError | SchemaError)
 
 
 class CandleFetchError(CandleDataError):

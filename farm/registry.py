@@ -7,6 +7,7 @@ strategy can still resolve a variant by parsing its name.
 from __future__ import annotations
 
 import ast
+import difflib
 import itertools
 import re
 from collections.abc import Callable, Iterable
@@ -43,7 +44,24 @@ class Registry(Generic[S]):
         try:
             return self._items[name]
         except (KeyError, TypeError):
-            raise NotFoundError(f"{self.kind} {name} not found source={source or self.kind}") from None
+            raise NotFoundError(
+                f"{self.kind} {name} not found source={source or self.kind}{self.how_to_fix(name)}"
+            ) from None
+
+    def how_to_fix(self, name: Any) -> str:
+        """What a "not found" adds: the closest registered names, what is registered, which
+        modules were imported to register names, and how to import the missing one."""
+        known = sorted(self._items)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6) if isinstance(name, str) else []
+        parts = []
+        if close:
+            parts.append(f"did you mean {' or '.join(close)}?")
+        shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+        parts.append(f"registered {self.kind} names: {shown or 'none'}")
+        modules = ", ".join(_imported) or "none"
+        parts.append(f"modules imported for registrations: {modules}; import the module that registers "
+                     f"{self.kind} {name} with --imports MODULE or FARM_IMPORTS=MODULE")
+        return "; " + "; ".join(parts)
 
     def has(self, name: str) -> bool:
         return name in self._items
@@ -97,6 +115,16 @@ risks: Registry[RiskSchema] = Registry("risk")
 sizings: Registry[SizingSchema] = Registry("sizing")
 optimizers: Registry[OptimizerSchema] = Registry("optimizer")
 _variants: dict[str, StrategySchema] = {}
+_imported: list[str] = []
+"""Modules imported to register names (`--imports`, FARM_IMPORTS), named by "not found" errors."""
+
+
+def note_imported(modules: Iterable[str]) -> None:
+    """Record modules imported for their registrations (the CLI's --imports, a worker's
+    FARM_IMPORTS), so a "not found" can say where names were looked for."""
+    for module in modules:
+        if module not in _imported:
+            _imported.append(module)
 
 ALL: tuple[Registry[Any], ...] = (exchanges, frames, strategies, walkers, risks, sizings, optimizers)
 
@@ -114,6 +142,7 @@ def clear_registry() -> None:
     for registry in ALL:
         registry.clear()
     _variants.clear()
+    _imported.clear()
     for hook in _clear_hooks:
         hook()
 

@@ -48,8 +48,13 @@ def test_unknown_names_fail_with_one_line_and_non_zero_status(tmp_path):
     result = farm_cli("backtest", "--strategy", "nope", "--exchange", "sample", "--frame", "week",
                       "--symbol", "ETH/BTC", "--imports", "my_setup", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["error: strategy nope not found source=backtest"]
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: strategy nope not found source=backtest; ")
+    assert "modules imported for registrations: my_setup;" in line and "--imports MODULE" in line
     assert "Traceback" not in result.stderr
+    typo = farm_cli("backtest", "--strategy", "sma_cros", "--exchange", "sample", "--frame", "week",
+                    "--symbol", "ETH/BTC", "--imports", "my_setup", cwd=tmp_path)
+    assert typo.returncode == 2 and "did you mean sma_cross?" in typo.stderr, typo.stderr
 
 
 def test_a_broken_strategy_module_is_named(tmp_path):
@@ -115,7 +120,7 @@ def test_sweep_with_unknown_names_fails_before_running(tmp_path):
     result = farm_cli("sweep", "--walker", "nope", "--symbols", "ETH/BTC", "--imports", "my_sweep", cwd=tmp_path,
                       env_extra={"FARM_DATA_DIR": str(tmp_path / ".farm")})
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: walker nope not found source=walker"
+    assert result.stderr.strip().startswith("error: walker nope not found source=walker; ")
     missing = farm_cli("status", "no-such-sweep", cwd=tmp_path, env_extra={"FARM_DATA_DIR": str(tmp_path / ".farm")})
     assert missing.returncode == 2 and "sweep no-such-sweep not found" in missing.stderr
 
@@ -145,3 +150,32 @@ def test_farm_worker_runs_celery_on_the_farm_queue_without_gossip_or_mingle():
         "-A", "workers.app:app", "worker", "-Q", "farm", "--without-gossip", "--without-mingle", "--concurrency", "2"]
     given = celery_worker_args("q", ["--without-mingle", "-l", "INFO"])
     assert given.count("--without-mingle") == 1 and given[-3:] == ["--without-mingle", "-l", "INFO"]
+
+
+LIST_MODULE = USER_MODULE + '''
+farm.add_walker("pair", "sample", "week", [farm.variant("sma_cross", fast=5), farm.variant("sma_cross", fast=8)])
+'''
+
+
+def test_farm_list_names_what_the_modules_registered(tmp_path):
+    (tmp_path / "my_list.py").write_text(LIST_MODULE)
+    result = farm_cli("list", "--imports", "my_list", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "modules: my_list"
+    assert "  sample" in lines
+    assert "  week: 5m, 2018-01-12 00:00 to 2018-01-19 00:00 UTC" in lines
+    [strategy] = [line for line in lines if line.startswith("  sma_cross: ")]
+    assert "fast=10, slow=50" in strategy
+    assert ("  pair: exchange sample, frame week, metric sharpe_ratio, 2 strategies: "
+            "sma_cross(fast=5), sma_cross(fast=8)") in lines
+    assert lines[lines.index("batches:") + 1] == "  (none)"
+    bare = farm_cli("list", cwd=tmp_path, env_extra={"FARM_IMPORTS": ""})
+    assert bare.returncode == 0 and bare.stdout.startswith("modules: none (name them with --imports or FARM_IMPORTS)")
+
+
+def test_farm_version_prints_the_package_version(tmp_path):
+    import farm
+
+    result = farm_cli("--version", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == f"farm {farm.__version__}"

@@ -30,6 +30,8 @@ PUBLIC = [
     "OpenedResult",
     "Partial",
     "Performance",
+    "PermanentDataError",
+    "PermanentError",
     "PnL",
     "PositionSize",
     "Risk",

@@ -117,6 +117,9 @@ def import_farm_modules(settings: FarmSettings | None = None) -> dict[str, str]:
             logger.error("FARM_IMPORTS: module %r failed to import (%s); tasks that need it will fail",
                          name, failed[name], exc_info=True)
     mark_configured_imports(before)
+    from farm import registry
+
+    registry.note_imported(name for name in settings.import_list() if name not in failed)
     return failed
 
 

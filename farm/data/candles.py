@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from farm.errors import CandleDataError, SchemaError
+from farm.errors import PermanentDataError, SchemaError
 from farm.intervals import CANDLE_INTERVALS, MINUTE_MS, interval_ms
 from farm.models import CANDLE_FIELDS, CandleArrays, Candles
 
@@ -30,6 +30,7 @@ __all__ = [
     "VALUE_FIELDS",
     "arrays_to_frame",
     "check_limit",
+    "check_page",
     "concat",
     "empty_frame",
     "extract",
@@ -152,12 +153,12 @@ def step_for(source: Any, interval: str) -> int:
     base = source._base_step
     name = type(source).__name__
     if step < base:
-        raise CandleDataError(
+        raise PermanentDataError(
             f"{name} holds {source.interval} candles and cannot serve finer {interval} candles; "
             f"give it {interval} data or ask for {source.interval} or coarser"
         )
     if step % base:
-        raise CandleDataError(
+        raise PermanentDataError(
             f"{name} holds {source.interval} candles; {interval} is not a whole multiple of "
             f"{source.interval}, so it cannot be resampled from them"
         )
@@ -173,9 +174,96 @@ def iso(ms: int) -> str:
 
 # ---- column extraction and validation --------------------------------------------------
 
+COLUMNS_HINT = (
+    "the columns timestamp (or one of Date, Datetime, Time, open_time, or a DatetimeIndex), open, "
+    "high, low, close, volume; names are matched case-insensitively"
+)
 
-def _fail(where: str, message: str) -> CandleDataError:
-    return CandleDataError(f"{where}: {message}")
+SECONDS_FROM = 946_684_800
+"""2000-01-01 in seconds: open times all at or after it yet below `MS_FROM` are seconds, not ms
+(as ms they would all fall in the first days of 1970, where no market data is)."""
+MS_FROM = 100_000_000_000
+"""1973-03-03 in ms (5138 in seconds)."""
+MS_UNTIL = 100_000_000_000_000
+"""5138 in ms: open times beyond it are micro- or nanoseconds."""
+
+
+def check_order(ts: np.ndarray, where: str) -> None:
+    """Open times strictly ascending: the rule every source and every page keeps."""
+    if len(ts) < 2:
+        return
+    bad = np.diff(ts) <= 0
+    if not bad.any():
+        return
+    rows = np.flatnonzero(bad) + 1
+    i = int(rows[0])
+    if ts[i] == ts[i - 1]:
+        problem = f"duplicated timestamp (same as row {i - 1})"
+    else:
+        problem = f"unsorted timestamps (row {i - 1} has the later {int(ts[i - 1])})"
+    raise _fail(
+        where,
+        f"column 'timestamp', {_at(ts, i)}: {problem}{_more(len(rows))}; timestamps must be strictly "
+        "ascending: sort by open time and drop duplicates "
+        "(df.sort_values('timestamp').drop_duplicates('timestamp'))",
+    )
+
+
+def check_time_unit(ts: np.ndarray, where: str) -> None:
+    """Open times must be ms since the epoch: seconds (or µs/ns) are refused with the factor."""
+    if not len(ts):
+        return
+    lo, hi = int(ts.min()), int(ts.max())
+    if lo >= SECONDS_FROM and hi < MS_FROM:
+        raise _fail(
+            where,
+            f"timestamps look like seconds since the epoch ({lo} is {iso(lo * 1000)} in seconds but "
+            f"{iso(lo)} in milliseconds); open times must be milliseconds: multiply them by 1000",
+        )
+    if lo >= MS_UNTIL:
+        raise _fail(
+            where,
+            f"timestamps look like micro- or nanoseconds since the epoch ({lo}); open times must be "
+            "milliseconds: divide them by 1000 (µs) or 1000000 (ns)",
+        )
+
+
+def check_high_low(cols: Any, ts: np.ndarray, where: str) -> None:
+    """No candle's high below its low (columns swapped or mislabelled, usually)."""
+    high, low = _col(cols, "high"), _col(cols, "low")
+    # Non-finite values are another problem, with its own message (the anomaly check's).
+    bad = (high < low) & np.isfinite(high) & np.isfinite(low)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        i = int(rows[0])
+        raise _fail(
+            where,
+            f"columns 'high'/'low', {_at(ts, i)}: high {float(high[i])!r} is below low {float(low[i])!r}"
+            f"{_more(len(rows))}; check the column order (high and low may be swapped or mislabelled)",
+        )
+
+
+def check_page(cols: Any, where: str) -> None:
+    """The permanent checks every source's candles pass, built-in or a user's `get_candles`:
+    ascending unique open times in ms, high not below low."""
+    ts = _col(cols, "timestamp")
+    check_order(ts, where)
+    check_time_unit(ts, where)
+    check_high_low(cols, ts, where)
+
+
+def _col(cols: Any, name: str) -> np.ndarray:
+    """A column of a dict of arrays or of `CandleArrays`."""
+    return cols[name] if isinstance(cols, dict) else getattr(cols, name)
+
+
+def _at(ts: np.ndarray, i: int) -> str:
+    return f"row {i} (timestamp {int(ts[i])}, {iso(int(ts[i]))})"
+
+
+def _fail(where: str, message: str) -> PermanentDataError:
+    # Malformed candles stay malformed however often they are fetched: permanent, never retried.
+    return PermanentDataError(f"{where}: {message}")
 
 
 def _more(count: int) -> str:
@@ -202,7 +290,9 @@ def _float_column(s: pd.Series, name: str, where: str) -> np.ndarray:
     if bad.any():
         rows = np.flatnonzero(bad)
         i = int(rows[0])
-        raise _fail(where, f"column {name!r}, row {i}: non-numeric value {values[i]!r}{_more(len(rows))}")
+        raise _fail(where, f"column {name!r}, row {i}: non-numeric value {values[i]!r}{_more(len(rows))}; "
+                    "prices and volumes must be numbers (convert the column with pandas.to_numeric, or "
+                    "drop the rows that are not candles)")
     return numeric.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
@@ -296,30 +386,83 @@ def _timestamp_column(s: pd.Series, where: str) -> np.ndarray:
     return values.astype(np.int64)
 
 
+TIME_COLUMNS = ("timestamp", "datetime", "date", "time", "open_time")
+"""Column (or index) names read as the candles' open times, case-insensitively: `timestamp`, the
+`Date`/`Datetime` of pandas, Yahoo and backtesting.py files, `time`/`open_time` of exchange
+dumps."""
+
+
+def _time_source(df: pd.DataFrame, where: str) -> pd.Series | None:
+    """The open times of a frame: the `timestamp` column; else the one column named like a time
+    (`TIME_COLUMNS`); else a time index (a DatetimeIndex, or one named like a time); else a first
+    column without a name (an index written to CSV) holding dates. Two candidates without a
+    `timestamp` column are ambiguous and refused with the fix; None when there is none."""
+    def column(name: Any) -> pd.Series:
+        found = df[name]
+        if isinstance(found, pd.DataFrame):
+            raise _fail(where, f"column {name!r} appears more than once")
+        return found.reset_index(drop=True)
+
+    exact = _find_column(df, "timestamp")
+    if exact is not None:
+        return column(exact)
+    lowered = [c.lower() if isinstance(c, str) else None for c in df.columns]
+    named = [c for c, low in zip(df.columns, lowered, strict=True) if low in TIME_COLUMNS]
+    if len(named) > 1:
+        shown = " and ".join(repr(c) for c in named)
+        raise _fail(
+            where,
+            f"columns {shown} could each be the open time; keep one, or combine a date and a time of "
+            "day into one 'timestamp' column (df['timestamp'] = pd.to_datetime(df['date'] + ' ' + df['time']))",
+        )
+    if named:
+        return column(named[0])
+    index_name = df.index.name.lower() if isinstance(df.index.name, str) else None
+    if isinstance(df.index, pd.DatetimeIndex) or index_name in TIME_COLUMNS:
+        # A time-indexed frame (the usual pandas shape) carries its open times in the index.
+        return pd.Series(df.index, copy=False)
+    first = df.columns[0] if len(df.columns) else None
+    if isinstance(first, str) and (first == "" or first.startswith("Unnamed: 0")):
+        values = df[first]
+        if not pd.api.types.is_numeric_dtype(values.dtype) and _all_dates(values):
+            return values.reset_index(drop=True)
+    return None
+
+
+def _all_dates(values: pd.Series) -> bool:
+    """True when every value reads as an ISO 8601 date (an index of dates written to CSV)."""
+    try:
+        return bool(pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601").notna().all())
+    except (ValueError, TypeError):
+        return False
+
+
 def _frame_columns(df: pd.DataFrame, where: str) -> dict[str, np.ndarray]:
     """The six candle columns as int64/float64 arrays; only shape is checked, not values."""
     sources: dict[str, pd.Series] = {}
     missing: list[str] = []
     for field in CANDLE_FIELDS:
+        if field == "timestamp":
+            times = _time_source(df, where)
+            if times is None:
+                missing.append(field)
+            else:
+                sources[field] = times
+            continue
         col = _find_column(df, field)
         if col is not None:
             column = df[col]
             if isinstance(column, pd.DataFrame):
                 raise _fail(where, f"column {field!r} appears more than once")
             sources[field] = column.reset_index(drop=True)
-        elif field == "timestamp" and (
-            isinstance(df.index, pd.DatetimeIndex)
-            or (isinstance(df.index.name, str) and df.index.name.lower() == "timestamp")
-        ):
-            # A time-indexed frame (the usual pandas shape) carries its open times in the index.
-            sources[field] = pd.Series(df.index, copy=False)
         else:
             missing.append(field)
     if missing:
         present = ", ".join(repr(c) for c in df.columns) or "none"
         names = ", ".join(repr(m) for m in missing)
         raise _fail(
-            where, f"missing column{'s' if len(missing) > 1 else ''} {names} (columns present: {present})"
+            where, f"missing column{'s' if len(missing) > 1 else ''} {names} (columns present: {present}); "
+            f"candles need {COLUMNS_HINT}",
         )
     out = {"timestamp": _timestamp_column(sources["timestamp"], where)}
     for field in VALUE_FIELDS:
@@ -451,25 +594,8 @@ def to_frame(candles_like: Any, *, where: str = "candles") -> pd.DataFrame:
 def validate(cols: dict[str, np.ndarray], where: str, step_ms: int) -> CandleArrays:
     """The checks a stored series must pass once, so that every later lookup can trust it."""
     ts = cols["timestamp"]
-    n = len(ts)
-
-    def at(i: int) -> str:
-        return f"row {i} (timestamp {int(ts[i])}, {iso(int(ts[i]))})"
-
-    if n > 1:
-        d = np.diff(ts)
-        bad = d <= 0
-        if bad.any():
-            rows = np.flatnonzero(bad) + 1
-            i = int(rows[0])
-            if ts[i] == ts[i - 1]:
-                problem = f"duplicated timestamp (same as row {i - 1})"
-            else:
-                problem = f"unsorted timestamps (row {i - 1} has the later {int(ts[i - 1])})"
-            raise _fail(
-                where,
-                f"column 'timestamp', {at(i)}: {problem}; timestamps must be strictly ascending{_more(len(rows))}",
-            )
+    check_order(ts, where)
+    check_time_unit(ts, where)
     off = ts % step_ms
     bad = off != 0
     if bad.any():
@@ -481,7 +607,7 @@ def validate(cols: dict[str, np.ndarray], where: str, step_ms: int) -> CandleArr
         interval = next((k for k, v in CANDLE_INTERVALS.items() if v * MINUTE_MS == step_ms), f"{step_ms} ms")
         raise _fail(
             where,
-            f"column 'timestamp', {at(i)}: not aligned to the {interval} grid (open times must be "
+            f"column 'timestamp', {_at(ts, i)}: not aligned to the {interval} grid (open times must be "
             f"multiples of {step_ms} ms from the epoch, this one is {int(off[i])} ms past){hint}{_more(len(rows))}",
         )
     for field in VALUE_FIELDS:
@@ -491,7 +617,7 @@ def validate(cols: dict[str, np.ndarray], where: str, step_ms: int) -> CandleArr
             rows = np.flatnonzero(bad)
             i = int(rows[0])
             kind = "NaN" if np.isnan(v[i]) else "infinite"
-            raise _fail(where, f"column {field!r}, {at(i)}: {kind} value{_more(len(rows))}")
+            raise _fail(where, f"column {field!r}, {_at(ts, i)}: {kind} value{_more(len(rows))}")
     for field in PRICE_FIELDS:
         v = cols[field]
         bad = v <= 0
@@ -499,20 +625,13 @@ def validate(cols: dict[str, np.ndarray], where: str, step_ms: int) -> CandleArr
             rows = np.flatnonzero(bad)
             i = int(rows[0])
             raise _fail(
-                where, f"column {field!r}, {at(i)}: non-positive price {float(v[i])!r}{_more(len(rows))}"
+                where, f"column {field!r}, {_at(ts, i)}: non-positive price {float(v[i])!r}{_more(len(rows))}"
             )
     v = cols["volume"]
     bad = v < 0
     if bad.any():
         rows = np.flatnonzero(bad)
         i = int(rows[0])
-        raise _fail(where, f"column 'volume', {at(i)}: negative volume {float(v[i])!r}{_more(len(rows))}")
-    bad = cols["high"] < cols["low"]
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        i = int(rows[0])
-        raise _fail(
-            where,
-            f"columns 'high'/'low', {at(i)}: high {float(cols['high'][i])!r} is below low {float(cols['low'][i])!r}{_more(len(rows))}",
-        )
+        raise _fail(where, f"column 'volume', {_at(ts, i)}: negative volume {float(v[i])!r}{_more(len(rows))}")
+    check_high_low(cols, ts, where)
     return CandleArrays(*(np.ascontiguousarray(cols[f]) for f in CANDLE_FIELDS))

@@ -25,11 +25,13 @@ Contract of ``get_candles`` (the same as ccxt's ``fetchOHLCV``: count-based, not
   time ``floor(ts / step) * step``), open = first, high = max, low = min, close = last,
   volume = sum, and a bucket without base candles is a gap. The first and last bucket of the
   data may be partial. A finer interval than the base is refused with `CandleDataError`.
-* An unknown symbol raises `farm.errors.NotFoundError` (message contains "not found").
+* An unknown symbol raises `farm.errors.NotFoundError` (message contains "not found"); it is
+  permanent: the exchange does not retry it and the job fails at once (`farm.errors.is_permanent`).
 """
 
 from __future__ import annotations
 
+import difflib
 import glob
 import os
 import re
@@ -54,7 +56,7 @@ from farm.data.candles import (
     window,
 )
 from farm.data.synthetic import ORIGIN_MS, SyntheticSource, stable_hash
-from farm.errors import CandleDataError, NotFoundError, SchemaError
+from farm.errors import CandleDataError, SchemaError, SymbolNotFoundError
 from farm.identity.data import arrays_digest, file_digest
 from farm.intervals import interval_ms
 from farm.models import CandleArrays
@@ -171,14 +173,23 @@ class DataFrameSource(_StoredSource):
         try:
             return self._by_symbol[symbol]
         except (KeyError, TypeError):
-            known = ", ".join(repr(s) for s in self._by_symbol) or "none"
-            raise NotFoundError(
-                f"symbol {symbol!r} not found in DataFrameSource (symbols: {known})"
+            raise SymbolNotFoundError(
+                f"symbol {symbol!r} not found in DataFrameSource{_suggest(symbol, list(self._by_symbol))}"
             ) from None
 
     def __repr__(self) -> str:
         held = "any symbol" if self._single is not None else f"{len(self._by_symbol)} symbols"
         return f"DataFrameSource({held}, interval={self.interval!r})"
+
+
+def _suggest(symbol: str, known: list[str]) -> str:
+    """"; did you mean ...? (symbols: ...)": the fix for a typo'd symbol, closest names first."""
+    if not known:
+        return "; the source holds no symbol: check its path pattern or data"
+    close = difflib.get_close_matches(symbol, known, n=3, cutoff=0.5)
+    shown = ", ".join(repr(k) for k in known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "; check the symbol's spelling"
+    return f"{hint} (symbols held: {shown})"
 
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -190,7 +201,10 @@ class FileSource(_StoredSource):
 
     ``pattern`` contains ``{symbol}`` (the symbol with "/" replaced by "-", since "/" cannot be
     in a file name) and may contain ``{interval}`` (the base interval: files hold base candles,
-    coarser intervals are resampled). Files are read on first use and kept, so a backtest that
+    coarser intervals are resampled). A file holds open times in a ``timestamp`` column, or in
+    one ``Date``/``Datetime``/``Time``/``open_time`` column (backtesting.py's
+    ``Date,Open,High,Low,Close,Volume``), a time index, or an unnamed first column of dates
+    (`farm.data.candles.TIME_COLUMNS`); names in any case. Files are read on first use and kept, so a backtest that
     touches one symbol of a hundred reads one file; relative patterns are resolved against the
     working directory at construction, so a later ``chdir`` does not move the data.
     """
@@ -233,7 +247,7 @@ class FileSource(_StoredSource):
         file's bytes, hashed again only when its size or mtime changes (`file_digest`)."""
         path = self.path_for(symbol)
         if not path.is_file():
-            raise NotFoundError(f"candle file {str(path)!r} (symbol {symbol!r}) not found")
+            raise self._not_found(symbol, f"candle file {str(path)!r} (symbol {symbol!r})")
         return f"file:{self._format}:{self.interval}:{file_digest(path)[:32]}"
 
     def symbols(self) -> list[str]:
@@ -259,13 +273,21 @@ class FileSource(_StoredSource):
                 found.add(m.group("symbol").replace("-", "/"))
         return sorted(found)
 
+    def _not_found(self, symbol: str, where: str) -> SymbolNotFoundError:
+        """A missing file is a typo or a symbol never downloaded: say which exist and which is closest."""
+        try:
+            known = self.symbols()
+        except OSError:
+            known = []
+        return SymbolNotFoundError(f"{where} not found{_suggest(symbol, known)}")
+
     def _read(self, path: Path, where: str) -> pd.DataFrame:
         try:
             if self._format == "parquet":
                 return pd.read_parquet(path)
             return pd.read_csv(path)
         except FileNotFoundError:
-            raise NotFoundError(f"{where}: file not found") from None
+            raise SymbolNotFoundError(f"{where}: file not found") from None
         except Exception as exc:  # pyarrow/parser errors have no common base worth naming
             raise CandleDataError(f"{where}: cannot read the file: {type(exc).__name__}: {exc}") from exc
 
@@ -281,7 +303,7 @@ class FileSource(_StoredSource):
                 path = self.path_for(symbol)
                 where = f"candle file {str(path)!r} (symbol {symbol!r})"
                 if not path.is_file():
-                    raise NotFoundError(f"{where} not found")
+                    raise self._not_found(symbol, where)
                 cols = extract(self._read(path, where), where)
                 series = self._cache[symbol] = _Series(
                     validate(cols, where, self._base_step), self._base_step

@@ -1,13 +1,15 @@
 """Checks on a fetched page of candles (SPEC §3.2) plus the ordering rules the reference lacks.
 
-A failing check counts as a failed fetch attempt (retried, then raised), exactly like an
-exception from the user's `get_candles`.
+Anomalous prices count as a failed fetch attempt (retried, then marked), as in the reference;
+malformed pages (unsorted or duplicated open times, times in seconds, high below low) fail at
+once with `PermanentDataError` (`farm.data.candles.check_page`): refetching cannot fix them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from farm.data.candles import check_page
 from farm.errors import CandleDataError
 from farm.models import CandleArrays, iso_ms
 
@@ -19,7 +21,7 @@ def check_candles(arrays: CandleArrays, *, factor: float, min_for_median: int, w
     n = len(arrays)
     if n == 0:
         return {}
-    _check_order(arrays, where)
+    check_page(arrays, where)
     ohlc = np.stack([arrays.open, arrays.high, arrays.low, arrays.close], axis=1)
     positive = ohlc[ohlc > 0]
     if n >= min_for_median:
@@ -50,17 +52,3 @@ def check_candles(arrays: CandleArrays, *, factor: float, min_for_median: int, w
                        f"reference={reference}, threshold={threshold} ({at})")
         problems[int(arrays.timestamp[i])] = message
     return problems
-
-
-def _check_order(arrays: CandleArrays, where: str) -> None:
-    ts = arrays.timestamp
-    n = len(ts)
-    if n > 1:
-        steps = np.diff(ts)
-        if (steps <= 0).any():
-            i = int(np.argmax(steps <= 0)) + 1
-            kind = "duplicated" if steps[i - 1] == 0 else "unsorted"
-            raise CandleDataError(
-                f"{where}: candle[{i}] has a {kind} timestamp ({int(ts[i])} after {int(ts[i - 1])}); "
-                "candles must be sorted by open time without duplicates"
-            )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from bisect import bisect_left
 from collections import OrderedDict
@@ -23,7 +22,7 @@ from farm.cache import candle_cache
 from farm.config import get_config
 from farm.engine import steps
 from farm.engine.anomaly import check_candles
-from farm.errors import CandleDataError, CandleFetchError, FarmError, NoCandlesError
+from farm.errors import CandleDataError, CandleFetchError, FarmError, NoCandlesError, is_permanent
 from farm.intervals import CANDLE_INTERVALS, MINUTE_MS, interval_ms
 from farm.models import CANDLE_FIELDS, CandleArrays, Candles
 from farm.schemas import ExchangeSchema
@@ -42,25 +41,15 @@ def now_ms() -> int:
 
 
 def arrays_from_raw(raw: Any, where: str) -> CandleArrays:
-    """Whatever a user's get_candles returned → column arrays (no row is dropped silently)."""
+    """Whatever a user's get_candles returned → column arrays (no row is dropped silently).
+    The shape is checked the way the built-in sources check theirs (`farm.data.candles.extract`):
+    a missing column or a string price is a `PermanentDataError` naming the fix."""
     if isinstance(raw, Candles):
         return CandleArrays(*(getattr(raw, k).copy() for k in CANDLE_FIELDS))
-    pd = sys.modules.get("pandas")  # if pandas was never imported, raw cannot be a DataFrame
-    if pd is not None and isinstance(raw, pd.DataFrame):
-        frame = raw
-    else:
-        from farm.data.sources import to_frame
+    from farm.data.candles import extract
 
-        frame = to_frame(raw)
-    missing = [k for k in CANDLE_FIELDS if k not in frame.columns]
-    if missing:
-        raise CandleDataError(f"{where}: candles lack column(s) {', '.join(missing)}")
-    try:
-        ts = frame["timestamp"].to_numpy(dtype=np.int64, copy=True)
-        cols = [frame[k].to_numpy(dtype=np.float64, copy=True) for k in CANDLE_FIELDS[1:]]
-    except (TypeError, ValueError) as exc:
-        raise CandleDataError(f"{where}: candles have non-numeric values ({exc})") from None
-    return CandleArrays(ts, *cols)
+    cols = extract(raw, where)
+    return CandleArrays(*(np.ascontiguousarray(cols[k]) for k in CANDLE_FIELDS))
 
 
 class CandleSeries:
@@ -236,6 +225,10 @@ class ExchangeClient:
         self.fetch_calls = 0
         self._cache: CandleCache | None = None
         self._cache_pid = -1
+        self._permanent: dict[tuple[str, str], BaseException] = {}
+        """(symbol, interval) → the permanent error its source gave (a missing symbol, malformed
+        candles): raised again without asking the source, so a job's ticks and a block's jobs
+        sharing this client cost one call, not one per tick and per retry."""
         # The built-in sources can hand over column arrays directly (same contract, no DataFrame).
         self._get_arrays: Callable[..., CandleArrays] | None = getattr(schema.get_candles, "get_arrays", None)
 
@@ -266,6 +259,10 @@ class ExchangeClient:
             s = self._series[key] = CandleSeries(self, symbol, interval)
         return s
 
+    def loaded(self, symbol: str, interval: str) -> CandleSeries | None:
+        """The series of (symbol, interval) if this client has one (no fetch)."""
+        return self._series.get((symbol, interval))
+
     def fetch(self, symbol: str, interval: str, since_ms: int, limit: int) -> CandleArrays:
         """One request that must be clean (SPEC §3.2): a bad candle raises."""
         arrays, problems = self.fetch_checked(symbol, interval, since_ms, limit)
@@ -276,7 +273,12 @@ class ExchangeClient:
     def fetch_checked(self, symbol: str, interval: str, since_ms: int, limit: int) -> tuple[CandleArrays, dict[int, str]]:
         """One request, attempted up to `get_candles_retry_count` times (SPEC §3.2). A page whose
         candles still fail the checks after the last attempt is kept with those candles marked,
-        so the failure surfaces exactly where a window or a signal touches them."""
+        so the failure surfaces exactly where a window or a signal touches them. A permanent
+        error (`farm.errors.is_permanent`: a missing symbol, malformed candles) is raised at once,
+        never retried, and remembered for (symbol, interval)."""
+        known = self._permanent.get((symbol, interval))
+        if known is not None:
+            raise known
         cfg = get_config()
         attempts = cfg.get_candles_retry_count
         where = f"exchange {self.name} {symbol} {interval}"
@@ -295,7 +297,11 @@ class ExchangeClient:
                     min_for_median=cfg.get_candles_min_candles_for_median,
                     where=where,
                 )
-            except Exception as exc:  # noqa: BLE001 - every failure of user code is retried
+            except Exception as exc:  # noqa: BLE001 - every other failure of user code is retried
+                if is_permanent(exc):
+                    log.warning("get_candles failed for good (not retried): %s", exc)
+                    self._permanent[(symbol, interval)] = exc
+                    raise
                 last_error = exc
                 log.warning("get_candles attempt %d/%d failed: %s", attempt + 1, attempts, exc)
                 self._sleep(cfg.get_candles_retry_delay_ms / 1000)

@@ -31,13 +31,15 @@ import numpy as np
 from farm import events, registry
 from farm.config import get_config
 from farm.context import RunContext, _current
+from farm.engine.exchange import now_ms
 from farm.engine.frames import timeline
 from farm.engine.strategy import StrategyRuntime, TickError
 from farm.engine.timeout import GuardedCall
+from farm.errors import EmptyFrameError
 from farm.intervals import MINUTE_MS
 from farm.kernel.market import KernelUnsupported
 from farm.kernel.run import KernelRun, kernel_blockers, run_vectorised
-from farm.models import BacktestProgress, DoneEvent, PerformanceEvent
+from farm.models import BacktestProgress, DoneEvent, PerformanceEvent, datetime_to_ms, iso_ms
 from farm.run.background import BackgroundRun
 from farm.run.state import RunState
 from farm.run.storage import Storages, keep_partials, storages
@@ -185,11 +187,35 @@ def _backtest(run: RunState, symbol: str, strategy_name: str, exchange_name: str
         else:
             into.paths[key] = path
             yield from _replay(run, key, exchange_name, kernel_run, handle, started)
+            _check_had_candles(run, symbol, exchange_name, frame_name)
             return
     lane = _start(run, symbol, strategy_name, exchange_name, frame_name)
     into.paths[(symbol, lane.runtime.name)] = path
     for _, outcome in _run([lane], timeline(frame_name)):
         yield outcome
+    _check_had_candles(run, symbol, exchange_name, frame_name)
+
+
+def _check_had_candles(run: RunState, symbol: str, exchange_name: str, frame_name: str) -> None:
+    """A backtest whose source gave no candle at all, or only candles before or after its frame,
+    is a mistake (a symbol the source answers with nothing, times in the wrong unit, a frame
+    outside the data), not an empty clean result. Checked on the base series the run loaded
+    (nothing is fetched for it)."""
+    series = run.exchange(exchange_name).loaded(symbol, get_config().base_interval)
+    frame = registry.frames.get(frame_name, source="backtest")
+    lo, hi = datetime_to_ms(frame.start_date), datetime_to_ms(frame.end_date)
+    if series is None or series.covered_lo > lo or series.covered_hi < min(hi, now_ms()):
+        return  # the run did not load the whole frame (stopped early, or the series was dropped)
+    ts = series.arrays.timestamp
+    if len(ts) and int(ts[0]) <= hi and int(ts[-1]) >= lo:
+        return  # the data reaches into the frame: a frame inside a gap of it is no mistake
+    held = (f"the {len(ts)} candles loaded are from {iso_ms(int(ts[0]))} to {iso_ms(int(ts[-1]))}" if len(ts)
+            else "the source returned none")
+    raise EmptyFrameError(
+        f"exchange {exchange_name}: no candles for {symbol} in frame {frame_name} ({iso_ms(lo)} to "
+        f"{iso_ms(hi)}): {held}; check the symbol, that the frame's dates lie inside the data, and "
+        "that open times are milliseconds"
+    )
 
 
 class _KernelHandle:
@@ -275,6 +301,7 @@ def _group(run: RunState, symbol: str, strategy_names: list[str], exchange_name:
             "per-tick", "a risk group: strategies sharing a risk profile step together on one timeline")
     for lane, outcome in _run(lanes, timeline(frame_name)):
         yield lane.runtime.name, outcome
+    _check_had_candles(run, symbol, exchange_name, frame_name)
 
 
 @dataclass(eq=False)

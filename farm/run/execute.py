@@ -20,7 +20,7 @@ from typing import Any
 
 from farm import events, registry
 from farm.config import EngineConfig, get_config, merged_config
-from farm.errors import FarmError
+from farm.errors import FarmError, is_permanent
 from farm.identity.code import snapshot_loaded
 from farm.persist import Store
 from farm.persist import keys as K
@@ -63,6 +63,7 @@ def import_job_modules(modules: Sequence[str], allowed: Sequence[str] | None) ->
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - a broken module is the job's failure
             raise JobError(f"module {name!r} failed to import: {type(exc).__name__}: {exc}") from exc
+    registry.note_imported(modules)
 
 
 def job_config(job: BacktestJob) -> EngineConfig:
@@ -130,8 +131,12 @@ def execute(job: BacktestJob, *, allowed_imports: Sequence[str] | None = None,
 
 
 def _is_transient(exc: BaseException) -> bool:
+    """A timeout or refused connection anywhere in the cause chain, unless something in it is
+    permanent (`is_permanent`: a missing symbol, malformed candles): that fails the job at once."""
     seen: BaseException | None = exc
     while seen is not None:
+        if is_permanent(seen):
+            return False
         if isinstance(seen, TimeoutError | ConnectionError):
             return True
         seen = seen.__cause__

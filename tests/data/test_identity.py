@@ -84,7 +84,7 @@ def test_what_add_exchange_is_given_says_how_its_identity_is_found():
     fingerprint = data_identity("plain", "ETH/BTC", span, config)
     assert fingerprint.startswith("read:") and fingerprint == data_identity("plain", "ETH/BTC", span, config)
     assert fingerprint != data_identity("plain", "ADA/BTC", span, config)
-    assert data_identity("plain", "NOPE/BTC", span, config) == "error:NotFoundError"
+    assert data_identity("plain", "NOPE/BTC", span, config) == "error:SymbolNotFoundError"
     with pytest.raises(farm.SchemaError, match="identity must be a non-empty string"):
         farm.add_exchange("bad", source, identity=3)
     assert not registry.exchanges.has("bad")

@@ -343,18 +343,18 @@ def test_unsorted_timestamps_are_rejected():
     df = flat_candles(T0, 4)
     df.loc[2, "timestamp"] = T0 + 10 * MIN
     message = fetch_error(df)
-    assert "candle[3]" in message
+    assert "row 3 (timestamp" in message
     assert "unsorted timestamp" in message
-    assert "must be sorted by open time without duplicates" in message
+    assert "sort by open time and drop duplicates" in message
 
 
 def test_duplicated_timestamps_are_rejected():
     df = flat_candles(T0, 4)
     df.loc[2, "timestamp"] = T0 + MIN
     message = fetch_error(df)
-    assert "candle[2]" in message
+    assert "row 2 (timestamp" in message
     assert "duplicated timestamp" in message
-    assert "must be sorted by open time without duplicates" in message
+    assert "sort by open time and drop duplicates" in message
 
 
 def test_missing_column_is_rejected():

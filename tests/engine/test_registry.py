@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 import farm
+from farm import registry
 from farm.schemas import (
     ExchangeSchema,
     FrameSchema,
@@ -195,10 +196,24 @@ def test_backtest_with_unknown_name_fails(world, overrides, fragment):
     assert world.calls == []
 
 
-def test_not_found_message_names_the_caller(world):
+def test_not_found_message_names_the_caller_and_says_how_to_fix_it(world):
     with pytest.raises(farm.NotFoundError) as info:
         run(strategy="ghost")
-    assert str(info.value) == "strategy ghost not found source=backtest"
+    assert str(info.value).startswith("strategy ghost not found source=backtest; ")
+    assert "registered strategy names: s" in str(info.value)
+    assert "import the module that registers strategy ghost with --imports MODULE or FARM_IMPORTS=MODULE" in str(
+        info.value)
+
+
+def test_not_found_offers_the_closest_names_and_the_imported_modules(world):
+    farm.add_strategy("sma_cross", "1m", lambda symbol, when: None)
+    registry.note_imported(["my_strategies"])
+    with pytest.raises(farm.NotFoundError) as info:
+        run(strategy="sma_cros")
+    message = str(info.value)
+    assert "strategy sma_cros not found" in message
+    assert "did you mean sma_cross?" in message
+    assert "modules imported for registrations: my_strategies;" in message
 
 
 def test_background_with_unknown_name_fails_immediately(world):

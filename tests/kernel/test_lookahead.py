@@ -199,7 +199,7 @@ def test_farm_check_command(tmp_path):
     assert "both forms agree at" in good.stdout
 
     unknown = farm_cli("check", "--strategy", "nope", *args, cwd=tmp_path)
-    assert unknown.returncode == 2 and unknown.stderr.strip() == "error: strategy nope not found source=backtest"
+    assert unknown.returncode == 2 and unknown.stderr.strip().startswith("error: strategy nope not found source=backtest; ")
     helped = farm_cli("check", "--help", cwd=tmp_path)
     assert helped.returncode == 0 and "--exhaustive" in helped.stdout
 

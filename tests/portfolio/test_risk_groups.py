@@ -3,6 +3,8 @@ job): a risk check sees the positions the others hold at that moment."""
 
 from __future__ import annotations
 
+import pytest
+
 import farm
 from farm.run.backtest import run_group
 from tests.conftest import MIN, T0, flat_candles, minutes, register_table, set_candle
@@ -56,3 +58,13 @@ def test_a_sweep_runs_a_risk_group_as_one_job_on_one_timeline(reference_config, 
     stats = {s.strategy_name: s.stats for s in result.walker_results["A"].strategies}
     assert [minutes([r.signal.pending_at]) for r in stats["b"].signal_list] == [[12]]
     assert stats["a"].total_signals == 1
+
+
+def test_a_group_whose_source_gives_no_candle_fails_instead_of_an_empty_result(reference_config):
+    register_table(flat_candles(T0 - 30 * MIN, 0))
+    farm.add_frame("f", "1m", T0, T0 + 30 * MIN)
+    farm.add_risk("book", [farm.max_concurrent_positions(1)])
+    farm.add_strategy("a", "1m", at(0), risk_name="book")
+    farm.add_strategy("b", "1m", at(5), risk_name="book")
+    with pytest.raises(farm.PermanentDataError, match="no candles for A in frame f .*: the source returned none"):
+        list(run_group("A", strategy_names=["a", "b"], exchange_name="x", frame_name="f"))
