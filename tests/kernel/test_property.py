@@ -101,8 +101,8 @@ def forms(specs: dict[int, Spec]):
         # The newest closed candle, also after a gap at the end (a tick whose newest candle is
         # more than N slots old has no current price and is never asked), and the price at its
         # close: the same answer at every tick until a newer candle closes, as a row means.
-        n = farm.get_config().avg_price_candles_count
-        window = farm.get_candles(symbol, "1m", 2 * n + 1)
+        cfg = farm.get_config()
+        window = farm.get_candles(symbol, cfg.base_interval, 2 * cfg.avg_price_candles_count + 1)
         if not len(window):
             return None
         spec = specs.get(int(window.timestamp[-1]))

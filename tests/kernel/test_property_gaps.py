@@ -6,9 +6,6 @@ errors exactly, and no entry price uses a candle that closes after its tick."""
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
-
 import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
@@ -17,12 +14,9 @@ from hypothesis import strategies as st
 import farm
 from farm.data.sources import DataFrameSource
 from farm.intervals import interval_ms
-from farm.kernel import average_prices
-from farm.models import Candles
-from strategies import close_price
 from tests.conftest import MIN, REFERENCE_TEST_CONFIG, T0
 from tests.kernel.helpers import assert_same, kernel, per_tick
-from tests.kernel.test_property import Spec, dto
+from tests.kernel.test_property import Spec, forms
 
 HISTORY = 3000
 """Base candles before the frame: more than the engines' warm-up (1440)."""
@@ -70,39 +64,6 @@ def scenarios(draw):
     }
     dirty = draw(st.booleans())
     return df, specs, (frame_interval, start, start + span), strategy_interval, config, dirty
-
-
-def forms(specs: dict[int, Spec]):
-    """Both forms of a strategy keyed on the newest closed candle (the same function of it)."""
-
-    def get_signal(symbol: str, when: datetime) -> dict | None:
-        cfg = farm.get_config()
-        window = farm.get_candles(symbol, cfg.base_interval, 2 * cfg.avg_price_candles_count + 1)
-        if not len(window):
-            return None
-        spec = specs.get(int(window.timestamp[-1]))
-        if spec is None:
-            return None
-        return dto(spec, close_price(window), float(window.close[-1]))
-
-    def signals(candles: Candles) -> dict:
-        n = len(candles)
-        out = {k: np.full(n, np.nan) for k in ("price_open", "price_take_profit", "price_stop_loss",
-                                                "minute_estimated_time")}
-        out["position"] = np.zeros(n)
-        prices = average_prices(candles)
-        for i, t in enumerate(candles.timestamp.tolist()):
-            spec = specs.get(t)
-            if spec is None:
-                continue
-            row = dto(spec, float(prices[i]), float(candles.close[i]))
-            out["position"][i] = spec.side
-            out["price_open"][i] = row.get("price_open", math.nan)
-            for key in ("price_take_profit", "price_stop_loss", "minute_estimated_time"):
-                out[key][i] = row[key]
-        return out
-
-    return get_signal, signals
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
