@@ -87,10 +87,12 @@ class _Progress:
         self.processed = 0
         self.lock = threading.Lock()
 
-    def emit(self, *, advance: bool) -> None:
+    def advance(self) -> None:
         with self.lock:
-            if advance:
-                self.processed += 1
+            self.processed += 1
+
+    def emit(self) -> None:
+        with self.lock:
             if events.optimizer_progress.has_listeners:
                 events.optimizer_progress.emit(OptimizerProgress(
                     optimizer_name=self.plan.name, symbol=self.symbol, total_sources=self.total,
@@ -107,7 +109,7 @@ def collect_range(plan: OptimizerPlan, symbol: str, index: int, progress: _Progr
     entries: list[OptimizerEntry] = []
     for source in plan.sources:
         if progress is not None:
-            progress.emit(advance=False)
+            progress.emit()
         data = paginate(source, symbol, window)
         plan.callback("on_source_data", symbol, source.name, data, window.start_date, window.end_date)
         user = source.user or plan.template["get_user_message"]
@@ -120,7 +122,7 @@ def collect_range(plan: OptimizerPlan, symbol: str, index: int, progress: _Progr
         entries.append(OptimizerEntry(symbol=symbol, name=source.name, messages=messages, strategy=strategy,
                                       range_index=index, range=window))
         if progress is not None:
-            progress.emit(advance=True)
+            progress.advance()
     return entries
 
 
@@ -142,7 +144,7 @@ def collect(plan: OptimizerPlan, symbol: str, *, workers: int = 1) -> list[Optim
     result = [entry for entries in per_range for entry in entries]
     with progress.lock:
         progress.processed = progress.total
-    progress.emit(advance=False)
+    progress.emit()
     plan.callback("on_data", symbol, result)
     return result
 

@@ -195,15 +195,18 @@ _clients_lock = threading.Lock()
 
 
 def default_client() -> LlmClient:
-    """This process's client for the settings in force (one per process: a forked pool process
-    or a worker builds its own connections)."""
+    """This process's client for the settings and the store in force (one per process: a forked
+    pool process or a worker builds its own connections)."""
+    from farm.persist.known import default_store_url
+
     settings = get_llm_settings()
+    store_url = settings.store or default_store_url()
     secret = settings.api_key.get_secret_value() if settings.api_key else ""
-    key = (os.getpid(), settings.model_dump_json() + hashlib.sha256(secret.encode()).hexdigest())
+    key = (os.getpid(), settings.model_dump_json(), store_url, hashlib.sha256(secret.encode()).hexdigest())
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = _clients[key] = LlmClient(settings)
+            client = _clients[key] = LlmClient(settings, open_store(store_url))
         return client
 
 
