@@ -27,3 +27,14 @@ def fake_ollama(ollama_server: FakeOllama, monkeypatch) -> FakeOllama:
     for name in ("OLLAMA_HOST", "OLLAMA_API_KEY", "FARM_LLM_STORE", "FARM_LLM_MAX_ATTEMPTS"):
         monkeypatch.delenv(name, raising=False)
     return ollama_server
+
+
+# The farm rig (a Redis broker on FARM_TEST_BROKER_DB, the Celery app, worker processes).
+from tests.farm.conftest import (  # noqa: E402, F401
+    broker_redis,
+    celery_app,
+    farm_env,
+    fresh_queue,
+    use_queue,
+    worker_processes,
+)
