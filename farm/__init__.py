@@ -94,6 +94,7 @@ from farm.models import (
     SignalDto,
     SignalRow,
 )
+from farm.optimizer.facade import Optimizer
 from farm.overfitting import DeflatedSharpe, deflated_sharpe
 from farm.persist import open_store
 from farm.reports.walker import WalkerResults, WalkerStrategyResult
@@ -127,7 +128,7 @@ __all__ = [
     "listen_signal_live", "listen_signal_live_once", "listen_signal_once", "listen_validation",
     "listen_walker", "listen_walker_complete", "listen_walker_once", "listen_walker_progress", "LookAheadError",
     "max_concurrent_positions", "max_positions_per_symbol", "min_reward_risk", "min_take_profit_distance",
-    "NotFoundError", "open_store", "OpenedResult", "Partial", "Performance", "PermanentDataError",
+    "NotFoundError", "open_store", "OpenedResult", "Optimizer", "Partial", "Performance", "PermanentDataError",
     "PermanentError", "PnL", "PositionSize",
     "Risk", "RiskPayload", "Schedule", "ScheduledResult", "SchemaError", "set_config", "set_logger",
     "SignalDto", "SignalRow", "SignalTimeoutError", "SignalValidationError", "sweep", "SweepResult",

@@ -64,4 +64,17 @@ def optimize_llm(
             raise typer.Exit(1)
 
 
-__all__ = ["optimize_llm"]
+def main() -> None:
+    """`python -m farm.optimizer.cli_llm --optimizer NAME --symbol SYM ...`: the same command
+    on its own, until (and besides) `farm optimize --optimizer` wires it in."""
+    from farm.redact import install_log_masking
+
+    install_log_masking()
+    typer.run(optimize_llm)
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["main", "optimize_llm"]
