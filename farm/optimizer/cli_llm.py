@@ -60,7 +60,11 @@ def optimize_llm(
                    f"{len(result.strategies)} strategies)")
         walker = result.walker_results
         typer.echo(f"best: {walker.best_strategy or 'N/A'} ({walker.metric} {_fmt(walker.best_metric, '.3f')})")
-        if _print_sweep(result.sweep):
+        failed = _print_sweep(result.sweep)
+        if result.llm_unavailable:
+            typer.echo(f"  LLM unreachable for {', '.join(result.llm_unavailable)}: their results were not kept; "
+                       "run again once FARM_LLM_HOST answers")
+        if failed or result.llm_unavailable:
             raise typer.Exit(1)
 
 

@@ -48,6 +48,9 @@ class OptimizerResult:
     entries: list[OptimizerEntry]
     sweep: Any
     """The `SweepResult` of the generated walker on the test range."""
+    llm_unavailable: list[str]
+    """Strategies whose backtest met an unreachable LLM: their results were not kept (the next
+    run backtests them again); empty when every decision was answered."""
 
     @property
     def walker_results(self) -> Any:
@@ -102,6 +105,21 @@ def load_module(path: Path, name: str, walker_name: str | None = None) -> Module
     return module
 
 
+def forget_unanswered(result: Any, store: Any) -> list[str]:
+    """The engine reports a `get_signal` error and goes on (SPEC §5.4), so a backtest that met an
+    unreachable LLM ends "successfully" with fewer decisions. Its stored result would make every
+    later run skip it: it is deleted here (the reports of this run still show the errors), so the
+    next run backtests it again, and its strategies are returned."""
+    from farm.optimizer.llm import LlmUnavailableError
+    from farm.persist import keys as K
+
+    marker = f"{LlmUnavailableError.__name__}:"
+    hit = [e for e in result.errors if any(marker in message for message in e.messages)]
+    for errors in hit:
+        store.delete(K.result(errors.task_key))
+    return sorted({e.strategy_name for e in hit})
+
+
 class OptimizerUtils:
     """SPEC §12: `get_data`, `get_code`, `dump`; and `run`, which also backtests the result."""
 
@@ -152,10 +170,14 @@ class OptimizerUtils:
             raise GeneratedModuleError(f"generated module {path} registered no walker {walker} (a template "
                                        "override must keep the walker's name)")
         strategies = list(registry.walkers.get(walker).strategies)
+        from farm.run.sweep import default_store
+
+        store = store or default_store()
         result = sweep(walker, [symbol], executor=executor, out=out_dir / "report", store=store, workers=workers,
                        on_progress=on_progress)
         return OptimizerResult(optimizer_name=optimizer_name, symbol=symbol, module_name=name, module_path=path,
-                               walker_name=walker, strategies=strategies, entries=entries, sweep=result)
+                               walker_name=walker, strategies=strategies, entries=entries, sweep=result,
+                               llm_unavailable=forget_unanswered(result, store))
 
 
 Optimizer = OptimizerUtils()

@@ -101,3 +101,13 @@ def test_an_unreadable_stored_reply_is_asked_again(fake_ollama, tmp_path):
     llm.store.write(key, b"{broken")
     assert client(tmp_path).ask_signal(QUESTION) == first and fake_ollama.calls == 2
     assert key == reply_store_key(key.rsplit("/", 1)[1].removesuffix(".json"))
+
+
+def test_the_test_server_speaks_ollama_s_protocol_to_the_ollama_package(fake_ollama):
+    import ollama
+
+    client = ollama.Client(host=fake_ollama.host)
+    chat = client.chat(model="m", messages=[{"role": "user", "content": "hi"}])
+    generated = client.generate(model="m", prompt="hi")
+    assert chat.message.content.startswith("Buy breakouts") and generated.response.startswith("Buy breakouts")
+    assert [r["path"] for r in fake_ollama.requests] == ["/api/chat", "/api/generate"]

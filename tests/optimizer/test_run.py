@@ -123,3 +123,16 @@ def test_the_cli_writes_the_module_and_the_reports(fake_ollama, tmp_path):
     assert (out / "report" / "README.md").exists()
     bad = CliRunner().invoke(app, ["optimize", "--optimizer", "nope", "--symbol", setup.SYMBOL, "--imports", ""])
     assert bad.exit_code == 2 and "optimizer nope not found" in bad.output
+
+
+def test_backtests_that_met_an_unreachable_llm_are_not_kept(fake_ollama, tmp_path, monkeypatch):
+    setup.register(get_prompt_fn=lambda symbol, messages: f"Trade {symbol} breakouts.")
+    out = tmp_path / "out"
+    monkeypatch.setenv("FARM_LLM_HOST", "http://127.0.0.1:9")  # nothing listens
+    down = Optimizer.run(setup.SYMBOL, optimizer_name="llm-test", out=out, workers=1)
+    assert down.llm_unavailable == sorted(down.strategies)
+    assert any("LlmUnavailableError" in m for e in down.sweep.errors for m in e.messages)
+    monkeypatch.setenv("FARM_LLM_HOST", fake_ollama.host)
+    up = Optimizer.run(setup.SYMBOL, optimizer_name="llm-test", out=out, workers=1)
+    assert up.sweep.tasks_run == 2 and not up.sweep.errors and not up.llm_unavailable  # backtested again
+    assert sum(row.stats.total_signals for row in up.walker_results.strategies) > 0
