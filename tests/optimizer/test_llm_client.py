@@ -4,6 +4,7 @@ content, invalid structured replies retried a bounded number of times, the key n
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -111,3 +112,18 @@ def test_the_test_server_speaks_ollama_s_protocol_to_the_ollama_package(fake_oll
     generated = client.generate(model="m", prompt="hi")
     assert chat.message.content.startswith("Buy breakouts") and generated.response.startswith("Buy breakouts")
     assert [r["path"] for r in fake_ollama.requests] == ["/api/chat", "/api/generate"]
+
+
+def test_on_a_cluster_the_replies_live_in_the_s3_store_every_worker_shares(fake_ollama, s3_bucket, monkeypatch):
+    import boto3
+
+    from farm.optimizer import llm
+
+    monkeypatch.setenv("FARM_S3_BUCKET", s3_bucket)
+    monkeypatch.setenv("FARM_S3_PREFIX", "farm")
+    answer = llm.ask_text(QUESTION)
+    s3 = boto3.client("s3", endpoint_url=os.environ["FARM_S3_ENDPOINT_URL"])
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
+    assert len(keys) == 1 and keys[0].startswith("farm/llm/replies/")
+    monkeypatch.setattr(llm, "_clients", {})  # as a fresh worker process would start
+    assert llm.ask_text(QUESTION) == answer and fake_ollama.calls == 1
