@@ -78,8 +78,9 @@ def row_id(row: Any) -> Any:
 def paginate(source: Source, symbol: str, window: DateRange, *, page_size: int = PAGE_SIZE,
              max_rows: int = MAX_ROWS, min_interval: float = MIN_REQUEST_INTERVAL) -> list[Any]:
     """Pages of `page_size` at offsets 0, 25, 50, ... while a page is full; rows de-duplicated by
-    id (first kept), flattened; at most `max_rows`. A page longer than `page_size` is the
-    source's error (it ignored the limit: its offsets cannot be trusted)."""
+    id (first kept), flattened; at most `max_rows`, asked at offsets below `max_rows`. A page
+    longer than `page_size` is the source's error (it ignored the limit: its offsets cannot be
+    trusted); a full page with no new id ends the paging (the source ignores `offset`)."""
     rows: list[Any] = []
     seen: set[Any] = set()
     offset = 0
@@ -94,15 +95,18 @@ def paginate(source: Source, symbol: str, window: DateRange, *, page_size: int =
                                  limit=page_size, offset=offset) or [])
         if len(page) > page_size:
             raise SchemaError(f"source {source.name}: a page has {len(page)} rows, more than the limit {page_size}")
+        added = 0
         for row in page:
             rid = row_id(row)
             key = rid if isinstance(rid, str | int | float) else repr(rid)
             if key not in seen:
                 seen.add(key)
                 rows.append(row)
+                added += 1
                 if len(rows) >= max_rows:
                     break
-        if len(page) < page_size:
+        # A full page of rows seen before: the source ignores `offset` (it would answer forever).
+        if len(page) < page_size or added == 0 or offset + page_size >= max_rows:
             break
         offset += page_size
     return rows

@@ -114,3 +114,14 @@ def test_bad_registrations_are_named_before_anything_is_fetched():
         Optimizer.get_data("BTC/USDT", "backwards")
     with pytest.raises(farm.NotFoundError, match="optimizer nope not found"):
         Optimizer.get_data("BTC/USDT", "nope")
+
+
+def test_a_source_that_ignores_the_offset_ends_after_a_page_with_nothing_new():
+    calls: list[tuple[int, int]] = []
+
+    def same_page(symbol, start_date, end_date, limit, offset):
+        calls.append((limit, offset))
+        return [{"id": i} for i in range(25)]
+
+    data = paginate(Source(name="stuck", fetch=same_page), "X", WINDOW, min_interval=0)
+    assert len(data) == 25 and calls == [(25, 0), (25, 25)]
