@@ -17,7 +17,9 @@ answers:
   ones. Candles up to the server's clock ``now_ms`` are served, the one still forming at ``now_ms``
   included, as Binance does. Coarser intervals than a file's are resampled the way farm does
   (epoch-aligned buckets); a finer one has no candle.
-* ``GET /api/v3/time``, ``GET /api/v3/ping``.
+* ``GET /api/v3/time``, ``GET /api/v3/ping``; ``GET /sapi/v1/capital/config/getall`` and
+  ``/sapi/v1/margin/allPairs``, ``/sapi/v1/margin/isolated/allPairs`` (empty; ccxt asks them when
+  it holds keys; the signature is not checked).
 * Binance's errors: HTTP 400 with ``{"code": -1121, "msg": "Invalid symbol."}`` for an unknown
   symbol, ``-1120`` for an unknown interval, ``-1130`` for a bad limit; 404 for any other path.
 
@@ -25,7 +27,8 @@ Faults (`ExchangeServer.fail`), each for the next N matching requests or until `
 ``"500"``/``"502"``/``"503"`` (an HTML error page, as a load balancer sends), ``"429"`` (rate
 limited, with Retry-After), ``"slow"`` (answers after `slow_seconds`, past a client's timeout),
 ``"reset"`` (the TCP connection is reset without an answer), ``"invalid-symbol"`` (the -1121
-answer even for a listed symbol: a delisting between market load and the request).
+answer even for a listed symbol: a delisting between market load and the request), ``"auth"``
+(401 with Binance's -2015 "Invalid API-key, IP, or permissions for action.").
 
 Start it (it runs in a thread of the current process and binds 127.0.0.1 on a free port)::
 
@@ -66,7 +69,7 @@ BINANCE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h
                      "1w", "1M")
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
-FAULTS = ("500", "502", "503", "429", "slow", "reset", "invalid-symbol")
+FAULTS = ("500", "502", "503", "429", "slow", "reset", "invalid-symbol", "auth")
 
 
 @dataclass
@@ -104,6 +107,7 @@ class Request:
     path: str
     params: dict[str, str]
     status: int
+    """The HTTP status sent (0: none yet, or the connection was reset)."""
     fault: str | None = None
 
 
@@ -193,6 +197,14 @@ class ExchangeServer:
         self._state.now_ms = value
 
     @property
+    def slow_seconds(self) -> float:
+        return self._state.slow_seconds
+
+    @slow_seconds.setter
+    def slow_seconds(self, value: float) -> None:
+        self._state.slow_seconds = value
+
+    @property
     def requests(self) -> list[Request]:
         with self._state.lock:
             return list(self._state.requests)
@@ -235,8 +247,8 @@ def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
             fault = _take_fault(state, parts.path)
+            self._request = _record(state, parts.path, params, 0, fault)  # on arrival: a slow one counts at once
             if fault == "reset":
-                _record(state, parts.path, params, 0, fault)
                 _reset(self.connection)
                 self.close_connection = True
                 return
@@ -251,6 +263,9 @@ def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
                                   headers={"Retry-After": "1"})
             if fault == "invalid-symbol":
                 return self._json(400, {"code": -1121, "msg": "Invalid symbol."}, params, fault)
+            if fault == "auth":
+                return self._json(401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."},
+                                  params, fault)
             status, payload = _route(state, parts.path, params)
             self._json(status, payload, params, fault)
 
@@ -261,7 +276,7 @@ def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, body: bytes, content_type: str, params: dict[str, str], fault: str | None,
                   headers: dict[str, str] | None = None) -> None:
-            _record(state, urlsplit(self.path).path, params, status, fault)
+            self._request.status = status
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -277,9 +292,11 @@ def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _record(state: _State, path: str, params: dict[str, str], status: int, fault: str | None) -> None:
+def _record(state: _State, path: str, params: dict[str, str], status: int, fault: str | None) -> Request:
+    request = Request(path, params, status, fault)
     with state.lock:
-        state.requests.append(Request(path, params, status, fault))
+        state.requests.append(request)
+    return request
 
 
 def _take_fault(state: _State, path: str) -> str | None:
@@ -323,6 +340,8 @@ def _route(state: _State, path: str, params: dict[str, str]) -> tuple[int, Any]:
                      "assets": [], "symbols": []}
     if path == "/api/v3/klines":
         return _klines(state, params)
+    if path in ("/sapi/v1/capital/config/getall", "/sapi/v1/margin/allPairs", "/sapi/v1/margin/isolated/allPairs"):
+        return 200, []  # ccxt loads currencies and margin pairs when it holds keys (the signature is not checked)
     return 404, {"code": -1, "msg": f"no route {path}"}
 
 

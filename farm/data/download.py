@@ -421,11 +421,12 @@ def download(source: Any, exchange_name: str, symbols: list[str], interval: str,
 
 
 def describe_gaps(report: SymbolReport, step: int, shown: int = 3) -> str:
-    """``"2 gaps, 17 candles missing: 2018-01-10T00:00:00Z..2018-01-10T00:50:00Z, ..."``."""
+    """``"1 gap, 30 candles missing: 2018-01-12T08:20:00Z to 2018-01-12T10:45:00Z"``: the open
+    times of the first and last missing candle of each gap, the longest gaps first."""
     if not report.gaps:
         return "no gap"
     biggest = sorted(report.gaps, key=lambda g: g[0] - g[1])[:shown]
-    listed = ", ".join(f"{iso(a)}..{iso(b)}" for a, b in sorted(biggest))
+    listed = ", ".join(f"{iso(a)} to {iso(b - step)}" for a, b in sorted(biggest))
     more = f" (the {shown} longest)" if len(report.gaps) > shown else ""
     return (f"{len(report.gaps)} gap{'s' if len(report.gaps) != 1 else ''}, {report.gap_candles(step):,} "
             f"candles missing: {listed}{more}")
