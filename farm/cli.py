@@ -609,6 +609,8 @@ def data_download(
         "--api-url", help="Send the exchange's API requests to this scheme://host instead (a mirror or proxy).")] = None,
     cache_as: Annotated[str | None, typer.Option(
         "--cache-as", help="Exchange name the candle cache is warmed under (default: --exchange).")] = None,
+    attempts: Annotated[int, typer.Option(
+        "--attempts", min=1, help="Tries per request on timeouts, 5xx, 429 and resets (backoff 1 s, 2 s, 4 s ...).")] = 5,
 ) -> None:
     """Download closed candles from an exchange through ccxt (public data, no keys) into
     OUT/<SYMBOL>_<interval>.parquet, the layout FileSource reads. Resumable: a re-run fetches
@@ -620,7 +622,7 @@ def data_download(
     from farm.run.shutdown import Interrupted, stop_on_signals
 
     with one_line_errors():
-        source = CcxtExchange(exchange, api_url=api_url)
+        source = CcxtExchange(exchange, api_url=api_url, attempts=attempts)
         plan = dl.plan(source, cache_as or exchange, symbols.split(","), interval, from_, to, out)
         step = interval_ms(interval)
         try:

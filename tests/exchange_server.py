@@ -109,6 +109,8 @@ class Request:
     status: int
     """The HTTP status sent (0: none yet, or the connection was reset)."""
     fault: str | None = None
+    at: float = field(default_factory=time.monotonic)
+    """When it arrived (monotonic seconds): how far apart a client spaces its requests."""
 
 
 @dataclass

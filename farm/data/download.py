@@ -342,8 +342,10 @@ def _download_symbol(p: DownloadPlan, symbol: str, on_progress: Progress | None,
         for lo, hi in missing:
             since = lo
             while since < hi:
+                sent = getattr(p.source, "requests", None)
                 page = _fetch(p.source, symbol, p.interval, since, page_limit)
-                report.requests += 1
+                # HTTP requests when the source counts them (a CcxtExchange), else calls.
+                report.requests += getattr(p.source, "requests", 0) - sent if isinstance(sent, int) else 1
                 ts = page.timestamp
                 inside = int(np.searchsorted(ts, hi, "left"))
                 complete_to = hi if (len(page) < page_limit or inside < len(page)) else int(ts[inside - 1]) + step

@@ -213,7 +213,7 @@ def test_the_command_downloads_retries_a_5xx_and_then_has_nothing_to_do(server, 
     server.fail("503", 1)
     first = farm_cli(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "ETH/BTC: 2,304 candles fetched in 3 request(s)" in first.stdout and "no gap" in first.stdout
+    assert "ETH/BTC: 2,304 candles fetched in 4 request(s)" in first.stdout  # 3 pages, 1 retry and "no gap" in first.stdout
     assert "candles" in first.stderr  # the progress bar
     assert [r.fault for r in server.klines_requests()].count("503") == 1
     pd.testing.assert_frame_equal(FileSource(tmp_path / "candles" / "{symbol}_{interval}.parquet", "5m")
@@ -231,3 +231,56 @@ def test_the_command_refuses_an_unknown_symbol_in_one_line(server, tmp_path):
     assert run.stderr.strip().splitlines()[-1] == (
         "error: symbol 'XLM/BTX' not found on binance (2 markets listed); did you mean 'XLM/BTC'?")
     assert server.klines_requests() == [] and not (tmp_path / "candles").exists()
+
+
+def download_args(server: ExchangeServer, out: str, *extra: str) -> tuple[str, ...]:
+    return ("data", "download", "--exchange", "binance", "--symbols", "ETH/BTC,XLM/BTC", "--interval", "5m",
+            "--from", START, "--to", END, "--out", out, "--api-url", server.url, *extra)
+
+
+def test_the_command_cut_by_resets_says_how_to_resume_and_the_rerun_gives_the_same_files(server, tmp_path):
+    fetch(server, tmp_path / "clean")  # in process: the same code writes the same bytes
+    server.fail("reset", None, after=4)
+    cut = farm_cli(*download_args(server, "cut", "--attempts", "1"), cwd=tmp_path)
+    assert cut.returncode == 1
+    assert "failed 1 time(s), last: NetworkError" in cut.stderr
+    assert "run the same command again to resume" in cut.stderr
+    server.clear_faults()
+    resumed = farm_cli(*download_args(server, "cut"), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "ETH/BTC: up to date, nothing fetched" in resumed.stdout
+    assert "XLM/BTC: 1,304 candles fetched in 2 request(s)" in resumed.stdout
+    for name in ("ETH-BTC_5m.parquet", "XLM-BTC_5m.parquet"):
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "clean" / name).read_bytes()
+
+
+def test_sigint_stops_the_command_promptly_keeping_what_it_fetched(server, tmp_path):
+    import signal
+    import time
+
+    server.slow_seconds = 30.0  # the 4th page hangs, as on a stalled connection
+    server.fail("slow", 1, after=3)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "farm.cli", *download_args(server, "candles")], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(r.fault == "slow" for r in server.requests) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(r.fault == "slow" for r in server.requests), "the download never reached the stalled page"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)  # long before the stalled answer would come
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "interrupted by SIGINT" in err and "run the same command again to resume" in err
+    manifest = dl.Manifest.load(tmp_path / "candles" / ".download" / "XLM-BTC_5m.parquet.json", "binance",
+                                "XLM/BTC", "5m")
+    assert (tmp_path / "candles" / "ETH-BTC_5m.parquet").is_file()
+    assert manifest is None or manifest.covered == []  # XLM/BTC's first page was the one in flight
+    server.slow_seconds = 0.0
+    again = farm_cli(*download_args(server, "candles"), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "ETH/BTC: up to date" in again.stdout and "XLM/BTC: 2,304 candles fetched" in again.stdout

@@ -183,3 +183,8 @@ def test_a_backtest_on_the_ccxt_exchange_trades_like_one_on_the_files_twice_in_o
         outcomes.append((len(results), stats.total_signals, stats.total_pnl))
     assert outcomes[0] == outcomes[1] == outcomes[2] and outcomes[0][1] > 0
     assert exchange.requests > 0 and np.isfinite(outcomes[0][2])
+
+
+def test_the_throttle_cannot_be_switched_off(exchange_server):
+    exchange = exchange_server.ccxt_exchange(config={"enableRateLimit": False, "rateLimit": 7})
+    assert exchange.client().enableRateLimit is True and exchange.client().rateLimit == 7
