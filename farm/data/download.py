@@ -244,6 +244,9 @@ def plan(source: Any, exchange_name: str, symbols: list[str], interval: str, sta
         raise SchemaError(f"--to {end} is before --from {start}")
     if start_ms >= closed:
         raise SchemaError(f"--from {start} is in the future: no candle has closed since then")
+    timeframe = getattr(source, "timeframe", None)
+    if callable(timeframe):
+        timeframe(interval)  # an interval the exchange does not serve fails here, not mid-way
     check = getattr(source, "check_symbol", None)
     if callable(check):
         for symbol in symbols:

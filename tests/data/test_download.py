@@ -145,6 +145,17 @@ def test_an_unknown_symbol_fails_before_anything_is_fetched(server, tmp_path):
     assert server.klines_requests() == [] and list(tmp_path.iterdir()) == []
 
 
+def test_an_interval_the_exchange_does_not_serve_fails_before_any_request(tmp_path):
+    from farm.errors import PermanentDataError
+    from farm.exchanges import CcxtExchange
+
+    # Kraken has no 3m candles; ccxt knows it without asking (no market load, no network).
+    with pytest.raises(PermanentDataError, match="kraken has no 3m candles; it has 1m, 5m, 15m"):
+        dl.download(CcxtExchange("kraken", api_url="http://127.0.0.1:9"), "kraken", ["BTC/USD"], "3m", START, END,
+                    tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_directory_holding_another_exchanges_download_is_refused(server, tmp_path):
     fetch(server, tmp_path)
     with pytest.raises(farm.SchemaError, match="downloaded from binance, not from kraken"):
