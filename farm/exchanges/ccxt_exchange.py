@@ -99,7 +99,9 @@ class CcxtExchange:
     attempts: tries per request for transient errors; backoff_seconds/max_backoff_seconds: the
         exponential wait between them.
     page_limit: candles asked per request (ccxt caps it at the exchange's own maximum).
-    clock: ms since the epoch, "now" for the closed-candle rule (default: the wall clock).
+    clock: ms since the epoch, "now" for the closed-candle rule (default: the wall clock; a
+        replay or a test passes its own).
+    sleep: how to wait between attempts (default `time.sleep`).
     """
 
     def __init__(
@@ -237,6 +239,7 @@ class CcxtExchange:
             stop=tenacity.stop_after_attempt(self.attempts),
             wait=wait, sleep=self.sleep, before_sleep=note, reraise=True,
         )
+        # Errors are re-raised `from None`: a chained ccxt exception could quote a signed request.
         try:
             with self._lock:
                 return retrying(fn, self.client())
