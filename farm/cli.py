@@ -591,6 +591,72 @@ def cache_stats_command() -> None:
             typer.echo(f"redis: unavailable ({info['redis_error']})")
 
 
+data_app = typer.Typer(help="Candle data: download an exchange's candles into the files FileSource reads.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("download")
+def data_download(
+    exchange: Annotated[str, typer.Option("--exchange", help="ccxt exchange id, e.g. binance, kraken, okx.")],
+    symbols: Annotated[str, typer.Option("--symbols", help="Comma-separated symbols, e.g. BTC/USDT,ETH/USDT.")],
+    from_: Annotated[str, typer.Option("--from", help="First UTC day, YYYY-MM-DD.")],
+    to: Annotated[str | None, typer.Option(
+        "--to", help="Last UTC day (inclusive), YYYY-MM-DD (default: up to the last closed candle).")] = None,
+    interval: Annotated[str, typer.Option("--interval", help="Candle interval, e.g. 1m, 5m, 1h.")] = "1m",
+    out: Annotated[Path, typer.Option("--out", help="Directory of the Parquet files.")] = Path("data"),
+    api_url: Annotated[str | None, typer.Option(
+        "--api-url", help="Send the exchange's API requests to this scheme://host instead (a mirror or proxy).")] = None,
+    cache_as: Annotated[str | None, typer.Option(
+        "--cache-as", help="Exchange name the candle cache is warmed under (default: --exchange).")] = None,
+    attempts: Annotated[int, typer.Option(
+        "--attempts", min=1, help="Tries per request on timeouts, 5xx, 429 and resets (backoff 1 s, 2 s, 4 s ...).")] = 5,
+) -> None:
+    """Download closed candles from an exchange through ccxt (public data, no keys) into
+    OUT/<SYMBOL>_<interval>.parquet, the layout FileSource reads. Resumable: a re-run fetches
+    only what is missing. Gaps (no candle on the exchange) stay gaps and are listed. With a
+    candle cache configured (FARM_REDIS_URL/FARM_S3_BUCKET) the downloaded days are cached too."""
+    from farm.data import download as dl
+    from farm.exchanges import CcxtExchange
+    from farm.intervals import interval_ms
+    from farm.run.shutdown import Interrupted, stop_on_signals
+
+    with one_line_errors():
+        source = CcxtExchange(exchange, api_url=api_url, attempts=attempts)
+        plan = dl.plan(source, cache_as or exchange, symbols.split(","), interval, from_, to, out)
+        step = interval_ms(interval)
+        try:
+            with stop_on_signals(), progress_bar() as bar:
+                task = bar.add_task("candles", total=plan.total)
+
+                def on_progress(done: int, total: int, symbol: str) -> None:
+                    bar.update(task, completed=done, total=total, description=symbol or "candles")
+
+                report = dl.run(plan, on_progress)
+        except Interrupted as exc:
+            typer.echo(f"interrupted by {exc.signal_name}: every page fetched so far is kept under "
+                       f"{plan.out / dl.STATE_DIR}; run the same command again to resume.", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except FarmError as exc:
+            typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+            typer.echo(f"what was fetched is kept under {plan.out / dl.STATE_DIR}; run the same command again "
+                       "to resume (only the missing ranges are fetched)", err=True)
+            raise typer.Exit(1) from None
+        for s in report.symbols:
+            if s.up_to_date:
+                state = "up to date, nothing fetched"
+            else:
+                state = f"{s.fetched:,} candles fetched in {s.requests} request(s)"
+            span = "" if s.first is None else f", {dl.iso(s.first)} to {dl.iso(s.last or s.first)}"
+            typer.echo(f"{s.symbol}: {state}; {s.path} holds {s.candles:,} candles{span}; "
+                       f"{dl.describe_gaps(s, step)}")
+        if report.warmed is not None:
+            typer.echo(f"candle cache warmed: {report.warmed.chunks} day chunks under exchange "
+                       f"{plan.exchange_name!r}")
+        typer.echo(f"read it with FileSource({str(plan.out / '{symbol}_{interval}.parquet')!r}, "
+                   f"interval={interval!r})")
+
+
 def main() -> None:
     from farm.redact import install_log_masking
 
